@@ -1,0 +1,51 @@
+import fp from 'fastify-plugin'
+import fastifyWebsocket from '@fastify/websocket'
+import type { FastifyPluginAsync } from 'fastify'
+import configPlugin, { type RealtimePluginOptions } from './plugins/config.js'
+import storesPlugin from './plugins/stores.js'
+import authPlugin from './plugins/auth.js'
+import registryPlugin from './plugins/registry.js'
+import dispatcherPlugin from './plugins/dispatcher.js'
+import presencePlugin from './plugins/presence.js'
+import typingPlugin from './plugins/typing.js'
+import livenessPlugin from './plugins/liveness.js'
+import wsRoute from './routes/ws.js'
+import healthRoutes from './routes/health.js'
+import presenceRoute from './routes/presence.js'
+import { CloseCode } from './lib/close-codes.js'
+
+export type { RealtimePluginOptions } from './plugins/config.js'
+
+/**
+ * Roomler Realtime as a Fastify plugin: `app.register(realtime, options)`.
+ * It adds `/ws`, `/presence`, `/health` and `/ready`, and decorates the
+ * instance with `wsRegistry` and `wsDispatcher` for the host to push events.
+ */
+const realtime: FastifyPluginAsync<RealtimePluginOptions> = async (fastify, options) => {
+  await fastify.register(configPlugin, options)
+  const { realtime: limits } = fastify.realtimeConfig
+
+  if (!fastify.hasDecorator('websocketServer')) {
+    await fastify.register(fastifyWebsocket, {
+      options: { maxPayload: limits.maxPayloadBytes },
+      // Going away, not the bare close ws would send: clients reconnect elsewhere.
+      preClose(done) {
+        for (const client of fastify.websocketServer.clients) client.close(CloseCode.GOING_AWAY, 'server shutting down')
+        done()
+      },
+    })
+  }
+  await fastify.register(storesPlugin, options)
+  await fastify.register(authPlugin)
+  await fastify.register(registryPlugin)
+  await fastify.register(dispatcherPlugin)
+  await fastify.register(presencePlugin)
+  await fastify.register(typingPlugin)
+  await fastify.register(livenessPlugin)
+
+  await fastify.register(wsRoute)
+  await fastify.register(presenceRoute)
+  await fastify.register(healthRoutes)
+}
+
+export default fp(realtime, { name: 'roomler-realtime', fastify: '5.x' })

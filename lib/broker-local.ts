@@ -1,0 +1,18 @@
+import type { Audience, Broker, DeliverLocally } from './broker.js'
+
+/** One instance, no Redis: a publish is a local delivery. */
+export class LocalBroker implements Broker {
+  #deliver: DeliverLocally | null = null
+
+  async start(deliver: DeliverLocally): Promise<void> {
+    this.#deliver = deliver
+  }
+
+  publish(audience: Audience, payload: string): void {
+    this.#deliver?.(audience, payload)
+  }
+
+  async close(): Promise<void> {
+    this.#deliver = null
+  }
+}

@@ -1,0 +1,64 @@
+import type { Connection } from './connection.js'
+
+const NONE: ReadonlySet<Connection> = new Set()
+
+/**
+ * The local connection registry (Roomler2's WsStorage): every open connection
+ * on this instance, by user. It knows connections, not instances or channels.
+ */
+export class ConnectionRegistry {
+  readonly #byUser = new Map<string, Set<Connection>>()
+  #connections = 0
+
+  /** Registers a connection; returns how many the user now has here. */
+  add(connection: Connection): number {
+    let senders = this.#byUser.get(connection.userId)
+    if (!senders) {
+      senders = new Set()
+      this.#byUser.set(connection.userId, senders)
+    }
+    if (!senders.has(connection)) {
+      senders.add(connection)
+      this.#connections++
+    }
+    return senders.size
+  }
+
+  /** Removes that very connection (by identity); returns how many the user still has here. */
+  remove(connection: Connection): number {
+    const senders = this.#byUser.get(connection.userId)
+    if (!senders || !senders.delete(connection)) return senders?.size ?? 0
+    this.#connections--
+    if (senders.size === 0) this.#byUser.delete(connection.userId)
+    return senders.size
+  }
+
+  /** The user's open connections here (empty when none). */
+  senders(userId: string): ReadonlySet<Connection> {
+    return this.#byUser.get(userId) ?? NONE
+  }
+
+  has(userId: string): boolean {
+    return this.#byUser.has(userId)
+  }
+
+  userIds(): IterableIterator<string> {
+    return this.#byUser.keys()
+  }
+
+  get userCount(): number {
+    return this.#byUser.size
+  }
+
+  get connectionCount(): number {
+    return this.#connections
+  }
+
+  connections(): IterableIterator<Connection> {
+    return flatten(this.#byUser.values())
+  }
+}
+
+function* flatten(sets: Iterable<Set<Connection>>): IterableIterator<Connection> {
+  for (const set of sets) yield* set
+}

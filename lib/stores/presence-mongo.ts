@@ -1,0 +1,41 @@
+import { ObjectId, type Collection, type Db } from 'mongodb'
+import type { ChosenPresence } from '../../schemas/common.js'
+import type { PresenceRecord, PresenceStore } from './presence-store.js'
+
+interface UserDoc {
+  _id: ObjectId
+  presence?: string
+  chosen_presence?: string
+  last_active_at?: Date
+}
+
+const CHOSEN = new Set<string>(['online', 'idle', 'dnd', 'invisible'])
+
+/** Presence fields of Roomler2's `users` collection; every other field is left untouched. */
+export class MongoPresenceStore implements PresenceStore {
+  readonly #users: Collection<UserDoc>
+
+  constructor(private readonly db: Db) {
+    this.#users = db.collection<UserDoc>('users')
+  }
+
+  async chosenPresence(userId: string): Promise<ChosenPresence | undefined> {
+    const doc = await this.#users.findOne({ _id: new ObjectId(userId) }, { projection: { _id: 0, chosen_presence: 1 } })
+    const chosen = doc?.chosen_presence
+    return chosen !== undefined && CHOSEN.has(chosen) ? (chosen as ChosenPresence) : undefined
+  }
+
+  async write(userId: string, record: PresenceRecord): Promise<void> {
+    const set: Partial<UserDoc> = {}
+    if (record.presence !== undefined) set.presence = record.presence
+    if (record.chosenPresence !== undefined) set.chosen_presence = record.chosenPresence
+    if (record.lastActiveAt !== undefined) set.last_active_at = record.lastActiveAt
+    if (Object.keys(set).length === 0) return
+    // No upsert: users are Roomler2's to create.
+    await this.#users.updateOne({ _id: new ObjectId(userId) }, { $set: set })
+  }
+
+  async ping(): Promise<void> {
+    await this.db.command({ ping: 1 })
+  }
+}

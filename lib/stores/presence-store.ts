@@ -1,0 +1,17 @@
+import type { ChosenPresence, Presence } from '../../schemas/common.js'
+
+/** What is written to a user's record; absent fields are left as they are. */
+export interface PresenceRecord {
+  presence?: Presence
+  chosenPresence?: ChosenPresence
+  lastActiveAt?: Date
+}
+
+/** A user's stored presence: Roomler2's `users` collection. */
+export interface PresenceStore {
+  /** The state the user last chose, if any was recorded. */
+  chosenPresence(userId: string): Promise<ChosenPresence | undefined>
+  /** Sets the given fields on the user's record and nothing else; an unknown user is left alone. */
+  write(userId: string, record: PresenceRecord): Promise<void>
+  ping(): Promise<void>
+}

@@ -1,0 +1,37 @@
+import fp from 'fastify-plugin'
+import type { FastifyPluginAsync } from 'fastify'
+import type { Broker } from '../lib/broker.js'
+import { LocalBroker } from '../lib/broker-local.js'
+import { Dispatcher } from '../lib/dispatcher.js'
+import { deliverTo } from '../lib/hub.js'
+import { MembershipCache } from '../lib/membership-cache.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Sends to users, to a channel's members or to everyone, wherever they are connected. */
+    wsDispatcher: Dispatcher
+    /** Channel membership, cached for at most MEMBERSHIP_CACHE_MS. */
+    membershipCache: MembershipCache
+    /** Carries events between instances (in-process with one instance). */
+    realtimeBroker: Broker
+  }
+}
+
+const dispatcherPlugin: FastifyPluginAsync = async (fastify) => {
+  const cache = new MembershipCache(fastify.realtimeStores.membership, fastify.realtimeConfig.realtime.membershipCacheMs)
+  const broker: Broker = new LocalBroker()
+  const registry = fastify.wsRegistry
+  await broker.start((audience, payload) => {
+    deliverTo(registry, audience, payload)
+  })
+  fastify.decorate('membershipCache', cache)
+  fastify.decorate('realtimeBroker', broker)
+  fastify.decorate('wsDispatcher', new Dispatcher(broker, cache))
+  fastify.addHook('onClose', async () => broker.close())
+}
+
+export default fp(dispatcherPlugin, {
+  name: 'realtime-dispatcher',
+  fastify: '5.x',
+  dependencies: ['realtime-config', 'realtime-stores', 'realtime-registry'],
+})

@@ -1,0 +1,63 @@
+import fp from 'fastify-plugin'
+import fastifyMongo from '@fastify/mongodb'
+import type { FastifyPluginAsync } from 'fastify'
+import type { RealtimePluginOptions } from './config.js'
+import type { MembershipStore } from '../lib/stores/membership-store.js'
+import type { PresenceStore } from '../lib/stores/presence-store.js'
+import { MemoryMembershipStore } from '../lib/stores/membership-memory.js'
+import { MemoryPresenceStore } from '../lib/stores/presence-memory.js'
+import { MongoMembershipStore } from '../lib/stores/membership-mongo.js'
+import { MongoPresenceStore } from '../lib/stores/presence-mongo.js'
+
+export interface RealtimeStores {
+  membership: MembershipStore
+  presence: PresenceStore
+  /** Which backend: `mongodb`, `memory`, or `custom` (passed in by the host). */
+  kind: 'mongodb' | 'memory' | 'custom'
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    realtimeStores: RealtimeStores
+  }
+}
+
+/** How long a database call may wait for a server before it fails (and the client gets `unavailable`). */
+const SERVER_SELECTION_TIMEOUT_MS = 3000
+
+/**
+ * Picks the stores: the host's own if given; else MongoDB, through a
+ * `@fastify/mongodb` the host registered or one registered here from
+ * ROOMLER__DATABASE__URL; else the in-memory default.
+ */
+const storesPlugin: FastifyPluginAsync<RealtimePluginOptions> = async (fastify, options) => {
+  const { database } = fastify.realtimeConfig
+  const given = options.stores
+  if (given?.membership && given.presence) {
+    fastify.decorate('realtimeStores', { membership: given.membership, presence: given.presence, kind: 'custom' })
+    return
+  }
+  if (!fastify.hasDecorator('mongo') && database.url) {
+    await fastify.register(fastifyMongo, {
+      url: database.url,
+      forceClose: true,
+      serverSelectionTimeoutMS: SERVER_SELECTION_TIMEOUT_MS,
+    })
+  }
+  if (fastify.hasDecorator('mongo')) {
+    const db = fastify.mongo.client.db(database.name)
+    fastify.decorate('realtimeStores', {
+      membership: given?.membership ?? new MongoMembershipStore(db),
+      presence: given?.presence ?? new MongoPresenceStore(db),
+      kind: 'mongodb',
+    })
+    return
+  }
+  fastify.decorate('realtimeStores', {
+    membership: given?.membership ?? new MemoryMembershipStore(),
+    presence: given?.presence ?? new MemoryPresenceStore(),
+    kind: 'memory',
+  })
+}
+
+export default fp(storesPlugin, { name: 'realtime-stores', fastify: '5.x', dependencies: ['realtime-config'] })

@@ -1,0 +1,43 @@
+import type { FastifyPluginAsync } from 'fastify'
+import { sendError, useJsonErrors } from '../lib/http-errors.js'
+import { TokenRejected } from '../lib/tokens.js'
+import { MAX_PRESENCE_IDS, PresenceAnswer, PresenceQuery } from '../schemas/http.js'
+
+const OBJECT_ID = /^[0-9a-fA-F]{24}$/
+
+/** `GET /presence?user_ids=…`: the presence a client draws its member list with. */
+const presenceRoute: FastifyPluginAsync = async (fastify) => {
+  useJsonErrors(fastify)
+  const presence = fastify.realtimePresence
+
+  fastify.get<{ Querystring: PresenceQuery }>(
+    '/presence',
+    {
+      schema: { querystring: PresenceQuery, response: { 200: PresenceAnswer } },
+      // Before the query is validated: without a valid token, the answer is 401 whatever was asked.
+      onRequest: async (request, reply) => {
+        const match = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')
+        try {
+          request.realtimeClaims = fastify.verifyAccessToken(match?.[1])
+        } catch (error) {
+          if (error instanceof TokenRejected) return sendError(reply, error.statusCode, error.code, error.message)
+          throw error
+        }
+      },
+    },
+    async (request, reply) => {
+      const asker = request.realtimeClaims!.sub
+      const ids = request.query.user_ids.split(',').map((id) => id.trim())
+      if (ids.length > MAX_PRESENCE_IDS) {
+        return sendError(reply, 400, 'bad_request', `at most ${MAX_PRESENCE_IDS} user ids per request`)
+      }
+      const bad = ids.find((id) => !OBJECT_ID.test(id))
+      if (bad !== undefined) return sendError(reply, 400, 'bad_request', `${JSON.stringify(bad)} is not an ObjectId`)
+      const presences: PresenceAnswer['presences'] = {}
+      for (const id of ids) presences[id] = presence.presenceFor(asker, id.toLowerCase())
+      return { presences }
+    },
+  )
+}
+
+export default presenceRoute

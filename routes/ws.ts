@@ -1,0 +1,89 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { WebSocket } from 'ws'
+import { CloseCode } from '../lib/close-codes.js'
+import { Connection } from '../lib/connection.js'
+import { sendError } from '../lib/http-errors.js'
+import { drain, receive, type ProtocolContext } from '../lib/protocol.js'
+import { TokenRejected } from '../lib/tokens.js'
+import type { ConnectedMessage } from '../schemas/server-messages.js'
+
+/**
+ * `GET /ws?token=<JWT>`: every refusal (401, 400, 403, 429) is answered in a
+ * hook before the upgrade, so a refused client never holds a socket.
+ */
+const wsRoute: FastifyPluginAsync = async (fastify) => {
+  const { app, realtime } = fastify.realtimeConfig
+  const allowedOrigins = app.corsOrigins.length > 0 ? new Set(app.corsOrigins) : null
+  const registry = fastify.wsRegistry
+  const presence = fastify.realtimePresence
+  const typing = fastify.realtimeTyping
+  const ctx: ProtocolContext = {
+    presence,
+    typing,
+    verifyToken: fastify.verifyAccessToken,
+    log: fastify.log.child({ component: 'ws' }),
+  }
+
+  async function admit(request: FastifyRequest, reply: FastifyReply) {
+    if (allowedOrigins && !allowedOrigins.has(request.headers.origin ?? '')) {
+      return sendError(reply, 403, 'forbidden', 'this Origin may not open a connection')
+    }
+    const token = (request.query as { token?: unknown }).token
+    try {
+      request.realtimeClaims = fastify.verifyAccessToken(typeof token === 'string' ? token : undefined)
+    } catch (error) {
+      if (error instanceof TokenRejected) return sendError(reply, error.statusCode, error.code, error.message)
+      throw error
+    }
+    if (registry.senders(request.realtimeClaims.sub).size >= realtime.maxConnectionsPerUser) {
+      return sendError(reply, 429, 'too_many_connections', `at most ${realtime.maxConnectionsPerUser} connections per user`)
+    }
+  }
+
+  let shuttingDown = false
+
+  /** A connection is gone: out of the registry, its typing ended, its presence uncounted. */
+  function forget(connection: Connection) {
+    if (connection.closed) return
+    connection.closed = true
+    registry.remove(connection)
+    if (shuttingDown) return
+    typing.connectionClosed(connection)
+    presence.connectionClosed(connection.userId)
+  }
+
+  // Shutdown closes every connection with 1001 and records everyone offline in
+  // one pass: announcing each departure to everyone else would cost N² sends.
+  fastify.addHook('preClose', async () => {
+    shuttingDown = true
+    for (const connection of [...registry.connections()]) {
+      connection.close(CloseCode.GOING_AWAY, 'server shutting down')
+      forget(connection)
+    }
+    presence.allOffline()
+  })
+
+  function open(socket: WebSocket, request: FastifyRequest) {
+    const claims = request.realtimeClaims!
+    const connection = new Connection(claims.sub, socket, claims.exp * 1000)
+    // Frames that arrive before `connected` wait until the presence is settled.
+    connection.backlog = []
+    // Listeners go on before any await, or early frames would be lost.
+    socket.on('message', (data, isBinary) => receive(ctx, connection, data as Buffer, isBinary))
+    socket.on('pong', () => {
+      connection.alive = true
+    })
+    socket.on('close', () => forget(connection))
+    void presence.connectionOpened(connection.userId).then(() => {
+      if (connection.closed) return
+      registry.add(connection)
+      const connected: ConnectedMessage = { type: 'connected', data: { user_id: connection.userId } }
+      connection.send(connected)
+      drain(ctx, connection)
+    })
+  }
+
+  fastify.get('/ws', { websocket: true, onRequest: admit }, open)
+}
+
+export default wsRoute

@@ -1,0 +1,34 @@
+import { Type, type Static } from '@sinclair/typebox'
+
+/** A MongoDB ObjectId as Roomler2 writes it: 24 hex digits. */
+export const ObjectId = Type.String({
+  pattern: '^[0-9a-fA-F]{24}$',
+  description: 'A MongoDB ObjectId as 24 hex digits',
+  errorMessage: 'expected an ObjectId (24 hex digits)',
+  examples: ['65f1c0ffee0123456789abcd'],
+})
+export type ObjectId = Static<typeof ObjectId>
+
+/** A state a user may choose for themself while connected. */
+export const ChosenPresence = Type.Union(
+  [Type.Literal('online'), Type.Literal('idle'), Type.Literal('dnd'), Type.Literal('invisible')],
+  { description: 'A presence a connected user may choose' },
+)
+export type ChosenPresence = Static<typeof ChosenPresence>
+
+/** A user's real presence: what they chose, or offline with no open connection. */
+export const Presence = Type.Union([...ChosenPresence.anyOf, Type.Literal('offline')], {
+  description: "A user's presence: the chosen state while connected, offline with no connection",
+})
+export type Presence = Static<typeof Presence>
+
+/** What other users see: invisible is shown as offline. */
+export const VisiblePresence = Type.Union(
+  [Type.Literal('online'), Type.Literal('idle'), Type.Literal('dnd'), Type.Literal('offline')],
+  { description: 'The presence other users see (invisible shows as offline)' },
+)
+export type VisiblePresence = Static<typeof VisiblePresence>
+
+export function visiblePresence(presence: Presence): VisiblePresence {
+  return presence === 'invisible' ? 'offline' : presence
+}

@@ -1,0 +1,84 @@
+/**
+ * The standalone service: configuration from ROOMLER__* variables, the plugin
+ * registered on a fresh Fastify, signals handled, and a listening port. Tests
+ * never import this file; they spawn it.
+ */
+import Fastify from 'fastify'
+import realtime from './app.js'
+import { ConfigError, configFromEnv, usesDevSecret } from './lib/config.js'
+import { DEMO_CHANNEL_ID, seedDemo } from './lib/demo.js'
+import { realtimeLogSerializers } from './lib/logging.js'
+import type { RealtimeConfig } from './schemas/config.js'
+
+/** A shutdown that has not finished by then is cut short. */
+const SHUTDOWN_DEADLINE_MS = 8000
+
+function loadConfig(): RealtimeConfig {
+  try {
+    return configFromEnv(process.env)
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`roomler-realtime: configuration error: ${error.message}\n`)
+      process.exit(78) // EX_CONFIG
+    }
+    throw error
+  }
+}
+
+const config = loadConfig()
+const production = process.env.NODE_ENV === 'production'
+const app = Fastify({
+  logger: { level: process.env.LOG_LEVEL ?? 'info', serializers: realtimeLogSerializers },
+  // Proxies in front of a chat service are the rule; their X-Forwarded-For names the client.
+  trustProxy: true,
+})
+
+await app.register(realtime, { ...config, production })
+
+const demo = !production && usesDevSecret(config) && app.realtimeStores.kind === 'memory'
+const demoUsers = demo ? seedDemo(app) : []
+
+let closing = false
+async function shutdown(signal: string) {
+  if (closing) return
+  closing = true
+  app.log.info({ signal }, 'shutting down')
+  const deadline = setTimeout(() => {
+    app.log.error('shutdown took too long; exiting')
+    process.exit(1)
+  }, SHUTDOWN_DEADLINE_MS)
+  deadline.unref()
+  try {
+    await app.close()
+    process.exit(0)
+  } catch (error) {
+    app.log.error({ err: error }, 'shutdown failed')
+    process.exit(1)
+  }
+}
+process.once('SIGTERM', () => void shutdown('SIGTERM'))
+process.once('SIGINT', () => void shutdown('SIGINT'))
+
+try {
+  await app.listen({ host: config.app.host, port: config.app.port })
+} catch (error) {
+  app.log.error({ err: error }, 'could not listen')
+  process.exit(1)
+}
+
+if (demo) {
+  const address = app.server.address()
+  const port = typeof address === 'object' && address ? address.port : config.app.port
+  const lines = [
+    '',
+    'Demo mode (development secret, in-memory store). Not for production.',
+    `Channel ${DEMO_CHANNEL_ID} has these members; a token for each (valid 12 hours):`,
+    ...demoUsers.map((user) => `  ${user.username.padEnd(6)} ${user.id}  ${user.token}`),
+    '',
+    'Connect, for example:',
+    `  npx wscat -c "ws://localhost:${port}/ws?token=${demoUsers[0]!.token}"`,
+    `  then send {"type":"typing:start","data":{"channel_id":"${DEMO_CHANNEL_ID}"}}`,
+    '',
+  ]
+  process.stdout.write(lines.join('\n') + '\n')
+}
