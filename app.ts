@@ -15,6 +15,14 @@ import presenceRoute from './routes/presence.js'
 import { CloseCode } from './lib/close-codes.js'
 
 export type { RealtimePluginOptions } from './plugins/config.js'
+export type { RealtimeConfig, RealtimeOptions } from './schemas/config.js'
+export type { Dispatcher, OutgoingMessage, ExcludeOptions } from './lib/dispatcher.js'
+export type { ConnectionRegistry } from './lib/registry.js'
+export type { Connection } from './lib/connection.js'
+export type { MembershipStore } from './lib/stores/membership-store.js'
+export type { PresenceStore, PresenceRecord } from './lib/stores/presence-store.js'
+export { realtimeLogSerializers } from './lib/logging.js'
+export { CloseCode } from './lib/close-codes.js'
 
 /**
  * Roomler Realtime as a Fastify plugin: `app.register(realtime, options)`.

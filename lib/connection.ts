@@ -16,7 +16,11 @@ export class Connection {
   alive = true
   /** Frames that arrived while an earlier one was still being handled (kept in order). */
   backlog: Array<{ data: Buffer; isBinary: boolean }> | null = null
-  closed = false
+  /**
+   * Registered from the upgrade on (so it counts against the per-user limit),
+   * but deliveries wait for `open`: `connected` must be the first message.
+   */
+  #state: 'opening' | 'open' | 'closed' = 'opening'
 
   constructor(
     readonly userId: string,
@@ -26,9 +30,24 @@ export class Connection {
     this.expiresAt = expiresAt
   }
 
-  /** Writes a payload serialized once for all recipients. */
+  get closed(): boolean {
+    return this.#state === 'closed'
+  }
+
+  /** The presence is settled and `connected` goes out first: deliveries start. */
+  markOpen(connected: string): void {
+    if (this.#state !== 'opening') return
+    this.#state = 'open'
+    this.socket.send(connected)
+  }
+
+  markClosed(): void {
+    this.#state = 'closed'
+  }
+
+  /** Writes a payload serialized once for all recipients; nothing before `connected` or after close. */
   sendRaw(payload: string): void {
-    if (this.closed) return
+    if (this.#state !== 'open') return
     this.socket.send(payload)
   }
 
@@ -37,7 +56,7 @@ export class Connection {
   }
 
   close(code: number, reason: string): void {
-    if (this.closed) return
+    if (this.#state === 'closed') return
     this.socket.close(code, reason)
   }
 }

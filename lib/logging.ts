@@ -1,10 +1,31 @@
 import type { FastifyRequest } from 'fastify'
 
-const TOKEN_PARAM = /([?&](?:token|access_token)=)[^&#]*/gi
+const TOKEN_KEYS = new Set(['token', 'access_token'])
 
-/** A URL with every token query value replaced, fit for a log line. */
+function decodeKey(raw: string): string {
+  try {
+    return decodeURIComponent(raw.replace(/\+/g, ' '))
+  } catch {
+    return raw
+  }
+}
+
+/**
+ * A URL with every token query value replaced, fit for a log line. Keys are
+ * compared as the query parser reads them (`%74oken` is `token` too).
+ */
 export function redactUrl(url: string): string {
-  return url.replace(TOKEN_PARAM, '$1[REDACTED]')
+  const query = url.indexOf('?')
+  if (query < 0) return url
+  const pairs = url
+    .slice(query + 1)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=')
+      const rawKey = eq < 0 ? pair : pair.slice(0, eq)
+      return TOKEN_KEYS.has(decodeKey(rawKey).trim().toLowerCase()) ? `${rawKey}=[REDACTED]` : pair
+    })
+  return `${url.slice(0, query + 1)}${pairs.join('&')}`
 }
 
 /**

@@ -47,7 +47,7 @@ const handlers: { [T in ClientMessageType]: Handler<T> } = {
     if (claims.sub !== connection.userId) {
       throw new ProtocolError('unauthorized', 'the token is for another user', 'auth:refresh')
     }
-    connection.expiresAt = Math.max(connection.expiresAt, claims.exp * 1000)
+    connection.expiresAt = claims.exp * 1000
   },
 }
 

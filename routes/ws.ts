@@ -45,7 +45,7 @@ const wsRoute: FastifyPluginAsync = async (fastify) => {
   /** A connection is gone: out of the registry, its typing ended, its presence uncounted. */
   function forget(connection: Connection) {
     if (connection.closed) return
-    connection.closed = true
+    connection.markClosed()
     registry.remove(connection)
     if (shuttingDown) return
     typing.connectionClosed(connection)
@@ -66,6 +66,8 @@ const wsRoute: FastifyPluginAsync = async (fastify) => {
   function open(socket: WebSocket, request: FastifyRequest) {
     const claims = request.realtimeClaims!
     const connection = new Connection(claims.sub, socket, claims.exp * 1000)
+    // Registered at once, so that it counts against the per-user limit while its presence settles.
+    registry.add(connection)
     // Frames that arrive before `connected` wait until the presence is settled.
     connection.backlog = []
     // Listeners go on before any await, or early frames would be lost.
@@ -76,9 +78,8 @@ const wsRoute: FastifyPluginAsync = async (fastify) => {
     socket.on('close', () => forget(connection))
     void presence.connectionOpened(connection.userId).then(() => {
       if (connection.closed) return
-      registry.add(connection)
       const connected: ConnectedMessage = { type: 'connected', data: { user_id: connection.userId } }
-      connection.send(connected)
+      connection.markOpen(JSON.stringify(connected))
       drain(ctx, connection)
     })
   }

@@ -1,0 +1,36 @@
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { configLeaves } from '../lib/config.js'
+import { errorCodes } from '../schemas/errors.js'
+
+const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+const contract = readFileSync(new URL('../../shared/PROTOCOL.md', import.meta.url), 'utf8')
+
+t.test('the README configuration table lists every setting with its default', async (t) => {
+  for (const leaf of configLeaves) {
+    const row = readme.split('\n').find((line) => line.startsWith(`| \`${leaf.env}\` |`))
+    t.ok(row, `${leaf.env} has a row`)
+    const dflt = (leaf.schema as { default?: unknown }).default
+    const shown = row?.split('|')[2]?.trim()
+    const expected = dflt === undefined ? 'unset' : Array.isArray(dflt) ? 'empty' : `\`${String(dflt)}\``
+    t.equal(shown, expected, `${leaf.env} default`)
+  }
+})
+
+t.test('every variable and limit the contract names is a setting', async (t) => {
+  const named = new Set([...contract.matchAll(/`(ROOMLER__[A-Z_]+?)`/g)].map((m) => m[1]!))
+  const limits = [...contract.matchAll(/^\| `([A-Z_]+)`(?: \/ `([A-Z_]+)`)? \| (?:\d+|unset)/gm)].flatMap((m) =>
+    [m[1], m[2]].filter((x): x is string => !!x),
+  )
+  for (const name of limits) if (!name.startsWith('ROOMLER__')) named.add(`ROOMLER__REALTIME__${name}`)
+  const known = new Set(configLeaves.map((leaf) => leaf.env))
+  t.ok(limits.length >= 10, 'the contract limits table was read')
+  for (const name of named) t.ok(known.has(name), `${name} is a setting`)
+})
+
+t.test('every error code is documented in the README and the contract', async (t) => {
+  for (const code of Object.keys(errorCodes)) {
+    t.ok(readme.includes(`\`${code}\``), `${code} in README`)
+    t.ok(contract.includes(`\`${code}\``), `${code} in the contract`)
+  }
+})
