@@ -44,6 +44,9 @@ const leafByPath = new Map(configLeaves.map((leaf) => [`/${leaf.section}/${leaf.
 /** Sections this service owns: an unknown key there is a typo, not someone else's setting. */
 const OWNED_PREFIXES = ['ROOMLER__REALTIME__']
 
+const TRUE_WORDS = new Set(['true', '1', 'on', 'yes'])
+const FALSE_WORDS = new Set(['false', '0', 'off', 'no'])
+
 function parseEnvValue(leaf: ConfigLeaf, raw: string): unknown {
   const kind = leaf.schema[Kind]
   if (kind === 'Integer') {
@@ -53,9 +56,10 @@ function parseEnvValue(leaf: ConfigLeaf, raw: string): unknown {
   }
   if (kind === 'Boolean') {
     const text = raw.trim().toLowerCase()
-    if (text === 'true' || text === '1') return true
-    if (text === 'false' || text === '0') return false
-    throw new ConfigError(leaf.env, `must be true or false, got ${JSON.stringify(raw)}`)
+    // The spellings Roomler2's config crate accepts, so its environment works unchanged.
+    if (TRUE_WORDS.has(text)) return true
+    if (FALSE_WORDS.has(text)) return false
+    throw new ConfigError(leaf.env, `must be true or false (also 1/0, on/off, yes/no), got ${JSON.stringify(raw)}`)
   }
   if (kind === 'Array') {
     return raw

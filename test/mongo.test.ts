@@ -204,6 +204,31 @@ t.test('the last connection closing writes offline and last_active_at', async (t
   t.ok(otherFields(written).equals(otherFields(before)), 'the other fields are untouched')
 })
 
+t.test('shutting down records every connected user offline in users', async (t) => {
+  const { db, built } = await setup(t, 'mongo_shutdown')
+  const [ada, grace] = [objectId(), objectId()]
+  await db.collection('users').insertMany([roomler2User(ada, { chosen_presence: 'dnd' }), roomler2User(grace)])
+  const before = (await userDoc(db, ada))!
+  const adaClient = await built.connect(ada)
+  const graceClient = await built.connect(grace)
+  await userWhere(db, ada, (doc) => doc.presence === 'dnd', 'users.presence = dnd')
+  await userWhere(db, grace, (doc) => doc.presence === 'online', 'users.presence = online')
+
+  const closingAt = Date.now()
+  await built.app.close()
+  t.equal((await adaClient.closed).code, 1001)
+  t.equal((await graceClient.closed).code, 1001)
+  // Closing waits for the presence writes: they have landed by the time close resolves.
+  for (const id of [ada, grace]) {
+    const doc = (await userDoc(db, id))!
+    t.equal(doc.presence, 'offline', 'users.presence = offline')
+    t.ok(doc.last_active_at instanceof Date && doc.last_active_at.getTime() >= closingAt - 1000, 'last_active_at set')
+  }
+  const adaAfter = (await userDoc(db, ada))!
+  t.equal(adaAfter.chosen_presence, 'dnd', 'the choice is kept for the next connection')
+  t.ok(otherFields(adaAfter).equals(otherFields(before)), 'the other fields are untouched')
+})
+
 t.test('a user with no users document is never created', async (t) => {
   const { db, built } = await setup(t, 'mongo_no_user')
   const [observer, ghost] = [objectId(), objectId()]

@@ -199,7 +199,7 @@ t.test('on SIGTERM a connected client is closed with 1001 and the process exits 
   const logs = jsonLogLines(server.stdout)
   t.ok(logs.length > 0, 'the server logs JSON lines')
   t.ok(
-    logs.some(({ line }) => line.includes('/ws?token=')),
+    logs.some(({ line }) => line.includes('/ws?token=[REDACTED]')),
     'the /ws requests are logged (with the token replaced)',
   )
   for (const { line } of logs) {
