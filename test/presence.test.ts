@@ -5,7 +5,8 @@
  */
 import t from 'tap'
 import { build, eventually, objectId, signToken, type ServerMessage, type TestClient } from './helper.js'
-import type { MemoryPresenceStore } from '../lib/stores/presence-memory.js'
+import { MemoryPresenceStore } from '../lib/stores/presence-memory.js'
+import { MemoryMembershipStore } from '../lib/stores/membership-memory.js'
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 
@@ -262,6 +263,24 @@ t.test('the presence is settled before connected: a dnd user asking right away s
   const answer = await getPresence(`?user_ids=${bob}`, { asker: bob })
   t.equal(answer.status, 200)
   t.same(answer.body, { presences: { [bob]: 'dnd' } })
+})
+
+t.test('the presence is settled before connected, even when the store is slow to answer', async (t) => {
+  // A database that takes its time: `connected` must still wait for the chosen presence.
+  class SlowPresenceStore extends MemoryPresenceStore {
+    override async chosenPresence(userId: string) {
+      await new Promise((resolve) => setTimeout(resolve, 150))
+      return super.chosenPresence(userId)
+    }
+  }
+  const store = new SlowPresenceStore()
+  const { connect, url, token } = await build(t, { stores: { membership: new MemoryMembershipStore(), presence: store } })
+  const bob = objectId()
+  await store.write(bob, { chosenPresence: 'dnd' })
+  await connect(bob)
+  const response = await fetch(`${url}/presence?user_ids=${bob}`, { headers: { authorization: `Bearer ${token(bob)}` } })
+  t.equal(response.status, 200)
+  t.same(await response.json(), { presences: { [bob]: 'dnd' } })
 })
 
 t.test('GET /presence answers visible presence for others, the real state for the asker, offline for unknown ids', async (t) => {

@@ -399,3 +399,29 @@ t.test('with MEMBERSHIP_CACHE_MS at 0 a removal is seen at once, and a new membe
   t.same(await a.next(isTyping), event('typing:start', channel, carol))
   await assertNoTyping(t, { 'the removed member': b })
 })
+
+t.test('membership is cached for at most MEMBERSHIP_CACHE_MS', async (t) => {
+  const cacheMs = 200
+  const { connect, membership } = await setup(t, { membershipCacheMs: cacheMs })
+  const channel = objectId()
+  const [alice, bob, carol] = [objectId(), objectId(), objectId()]
+  for (const user of [alice, bob, carol]) membership.addMember(channel, user)
+  const a = await connect(alice)
+  const b = await connect(bob)
+  const c = await connect(carol)
+
+  // Fills the cache.
+  a.send(startMsg(channel))
+  t.same(await b.next(isTyping), event('typing:start', channel, alice))
+  t.same(await c.next(isTyping), event('typing:start', channel, alice))
+  membership.removeMember(channel, bob)
+
+  // Past the cache's life (pacing, not hoping: the contract bounds it), the removal must show.
+  await pause(cacheMs + 50)
+  a.send(stopMsg(channel))
+  t.same(await c.next(isTyping), event('typing:stop', channel, alice))
+  await assertNoTyping(t, { 'the removed member': b })
+  b.send(startMsg(channel))
+  t.equal((await b.next('error')).data.code, 'forbidden')
+  await assertNoTyping(t, { 'a member': a, 'another member': c })
+})
