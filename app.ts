@@ -9,9 +9,11 @@ import dispatcherPlugin from './plugins/dispatcher.js'
 import presencePlugin from './plugins/presence.js'
 import typingPlugin from './plugins/typing.js'
 import livenessPlugin from './plugins/liveness.js'
+import metricsPlugin from './plugins/metrics.js'
 import wsRoute from './routes/ws.js'
 import healthRoutes from './routes/health.js'
 import presenceRoute from './routes/presence.js'
+import metricsRoute from './routes/metrics.js'
 import { CloseCode } from './lib/close-codes.js'
 
 export type { RealtimePluginOptions } from './plugins/config.js'
@@ -46,6 +48,7 @@ const realtime: FastifyPluginAsync<RealtimePluginOptions> = async (fastify, opti
   await fastify.register(storesPlugin, options)
   await fastify.register(authPlugin)
   await fastify.register(registryPlugin)
+  await fastify.register(metricsPlugin)
   await fastify.register(dispatcherPlugin)
   await fastify.register(presencePlugin)
   await fastify.register(typingPlugin)
@@ -54,6 +57,7 @@ const realtime: FastifyPluginAsync<RealtimePluginOptions> = async (fastify, opti
   await fastify.register(wsRoute)
   await fastify.register(presenceRoute)
   await fastify.register(healthRoutes)
+  await fastify.register(metricsRoute)
 }
 
 export default fp(realtime, { name: 'roomler-realtime', fastify: '5.x' })

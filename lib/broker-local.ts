@@ -1,4 +1,4 @@
-import type { Audience, Broker, DeliverLocally } from './broker.js'
+import type { Audience, Broker, DeliverLocally, Outbound } from './broker.js'
 
 /** One instance, no Redis: a publish is a local delivery. */
 export class LocalBroker implements Broker {
@@ -8,8 +8,8 @@ export class LocalBroker implements Broker {
     this.#deliver = deliver
   }
 
-  publish(audience: Audience, payload: string): void {
-    this.#deliver?.(audience, payload)
+  publish(audience: Audience, event: Outbound): void {
+    this.#deliver?.(audience, event)
   }
 
   async close(): Promise<void> {

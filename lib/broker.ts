@@ -6,8 +6,14 @@ export type Audience =
   | { readonly users: readonly string[]; readonly exclude?: ReadonlySet<string> }
   | { readonly everyone: true; readonly exclude?: ReadonlySet<string> }
 
-/** Delivers an already-serialized event to local connections. */
-export type DeliverLocally = (audience: Audience, payload: string) => void
+/** An event serialized once: the same bytes go to every recipient. */
+export interface Outbound {
+  readonly type: string
+  readonly payload: string
+}
+
+/** Delivers an event to this instance's connections. */
+export type DeliverLocally = (audience: Audience, event: Outbound) => void
 
 /**
  * Carries events between instances. Every publish goes through the broker and
@@ -15,7 +21,7 @@ export type DeliverLocally = (audience: Audience, payload: string) => void
  * instance or fifty.
  */
 export interface Broker {
-  publish(audience: Audience, payload: string): void
+  publish(audience: Audience, event: Outbound): void
   /** Starts delivering to this instance's connections. */
   start(deliver: DeliverLocally): Promise<void>
   close(): Promise<void>

@@ -57,6 +57,6 @@ export class Dispatcher {
   }
 
   publish(audience: Audience, message: OutgoingMessage): void {
-    this.broker.publish(audience, JSON.stringify(message))
+    this.broker.publish(audience, { type: message.type, payload: JSON.stringify(message) })
   }
 }

@@ -41,7 +41,7 @@ export class LivenessSweep {
     if (heartbeat) this.#lastHeartbeat = now
     for (const connection of this.registry.connections()) {
       if (connection.expiresAt <= now) {
-        connection.close(CloseCode.TOKEN_EXPIRED, 'token expired')
+        connection.close(CloseCode.TOKEN_EXPIRED, 'token expired', 'token_expired')
       } else if (heartbeat) {
         this.#heartbeat(connection)
       }
@@ -50,6 +50,8 @@ export class LivenessSweep {
 
   #heartbeat(connection: Connection): void {
     if (!connection.alive) {
+      connection.closeReason = 'heartbeat'
+      connection.markClosed()
       connection.socket.terminate()
       return
     }

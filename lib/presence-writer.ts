@@ -19,6 +19,7 @@ export class PresenceWriter {
   constructor(
     private readonly store: PresenceStore,
     private readonly log: WriterLog,
+    private readonly onFailure: () => void = () => {},
     private readonly minRetryMs = 250,
     private readonly maxRetryMs = 5000,
   ) {
@@ -76,6 +77,7 @@ export class PresenceWriter {
       },
       (error: unknown) => {
         this.#inFlight.delete(userId)
+        this.onFailure()
         // Put it back under anything recorded since: newer fields win.
         const newer = this.#waiting.get(userId)
         this.#waiting.set(userId, newer ? { ...record, ...newer } : record)

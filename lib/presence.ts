@@ -1,6 +1,7 @@
 import { visiblePresence, type ChosenPresence, type Presence } from '../schemas/common.js'
 import type { PresenceUpdateEvent } from '../schemas/server-messages.js'
 import type { Dispatcher } from './dispatcher.js'
+import { withTimeout } from './timeout.js'
 import type { PresenceWriter } from './presence-writer.js'
 import type { PresenceStore } from './stores/presence-store.js'
 
@@ -16,6 +17,9 @@ interface UserPresence {
 export interface PresenceLog {
   warn(obj: object, msg: string): void
 }
+
+/** A connection waits at most this long for the chosen state before the user comes online. */
+const CHOSEN_READ_TIMEOUT_MS = 2000
 
 function event(userId: string, presence: Presence): PresenceUpdateEvent {
   return { type: 'presence:update', data: { user_id: userId, presence } }
@@ -53,7 +57,7 @@ export class PresenceService {
   async #restore(userId: string, user: UserPresence): Promise<void> {
     let stored: ChosenPresence | undefined
     try {
-      stored = await this.store.chosenPresence(userId)
+      stored = await withTimeout(this.store.chosenPresence(userId), CHOSEN_READ_TIMEOUT_MS)
     } catch (error) {
       this.log.warn({ err: error, userId }, 'could not read the chosen presence; the user comes online')
     }
@@ -107,6 +111,11 @@ export class PresenceService {
     const presence = this.#users.get(userId)?.presence
     if (presence === undefined) return 'offline'
     return asker === userId ? presence : visiblePresence(presence)
+  }
+
+  /** Users with a connection here, settled or not. */
+  connectedUserIds(): string[] {
+    return [...this.#users.keys()]
   }
 
   /** Users with at least one open connection. */

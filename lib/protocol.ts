@@ -1,6 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { ClientMessage, ClientMessageOf, ClientMessageType } from '../schemas/client-messages.js'
-import type { Connection } from './connection.js'
+import { CloseCode } from './close-codes.js'
+import { MAX_DROPS_IN_A_ROW, type Connection } from './connection.js'
+import type { Metrics } from './metrics.js'
 import { ProtocolError } from './errors.js'
 import { parseFrame } from './frame.js'
 import type { PresenceService } from './presence.js'
@@ -11,6 +13,7 @@ export interface ProtocolContext {
   presence: PresenceService
   typing: TypingService
   verifyToken: VerifyAccessToken
+  metrics: Metrics
   log: FastifyBaseLogger
 }
 
@@ -24,8 +27,8 @@ const PONG = JSON.stringify({ type: 'pong', data: {} })
 
 /** One handler per client message type; the frame reaching it is already valid. */
 const handlers: { [T in ClientMessageType]: Handler<T> } = {
-  ping(_ctx, connection) {
-    connection.sendRaw(PONG)
+  ping(ctx, connection) {
+    if (connection.sendRaw(PONG)) ctx.metrics.messagesOut.add('pong')
   },
   'typing:start'(ctx, connection, message) {
     return ctx.typing.start(connection, message.data.channel_id.toLowerCase())
@@ -61,21 +64,44 @@ function toProtocolError(ctx: ProtocolContext, error: unknown, requestType: stri
   return new ProtocolError('unavailable', 'the service could not complete this request; try again', requestType)
 }
 
+function reply(ctx: ProtocolContext, connection: Connection, error: ProtocolError): void {
+  ctx.metrics.errors.add(error.code)
+  if (connection.send(error.toMessage())) ctx.metrics.messagesOut.add('error')
+}
+
 function handle(ctx: ProtocolContext, connection: Connection, data: Buffer, isBinary: boolean): Promise<void> | undefined {
   let message: ClientMessage
   try {
     message = parseFrame(data, isBinary)
   } catch (error) {
-    connection.send(toProtocolError(ctx, error, '').toMessage())
+    ctx.metrics.messagesIn.add('invalid')
+    reply(ctx, connection, toProtocolError(ctx, error, ''))
     return undefined
   }
+  ctx.metrics.messagesIn.add(message.type)
   try {
     const result = (handlers[message.type] as Handler<ClientMessageType>)(ctx, connection, message)
-    if (result) return result.catch((error: unknown) => connection.send(toProtocolError(ctx, error, message.type).toMessage()))
+    if (result) return result.catch((error: unknown) => reply(ctx, connection, toProtocolError(ctx, error, message.type)))
   } catch (error) {
-    connection.send(toProtocolError(ctx, error, message.type).toMessage())
+    reply(ctx, connection, toProtocolError(ctx, error, message.type))
   }
   return undefined
+}
+
+const RATE_LIMITED = new ProtocolError('rate_limited', 'too many messages; this one was dropped')
+
+/** Over the rate: the message is dropped with `rate_limited`; a long run of drops closes the connection. */
+function admitByRate(ctx: ProtocolContext, connection: Connection): boolean {
+  if (connection.takeToken(Date.now())) {
+    connection.dropsInARow = 0
+    return true
+  }
+  ctx.metrics.messagesIn.add('rate_limited')
+  reply(ctx, connection, RATE_LIMITED)
+  if (++connection.dropsInARow >= MAX_DROPS_IN_A_ROW) {
+    connection.close(CloseCode.POLICY_VIOLATION, 'rate limit exceeded', 'rate_limited')
+  }
+  return false
 }
 
 /**
@@ -84,6 +110,7 @@ function handle(ctx: ProtocolContext, connection: Connection, data: Buffer, isBi
  * the order of the questions.
  */
 export function receive(ctx: ProtocolContext, connection: Connection, data: Buffer, isBinary: boolean): void {
+  if (connection.closed || !admitByRate(ctx, connection)) return
   if (connection.backlog) {
     connection.backlog.push({ data, isBinary })
     return

@@ -21,8 +21,9 @@ const dispatcherPlugin: FastifyPluginAsync = async (fastify) => {
   const cache = new MembershipCache(fastify.realtimeStores.membership, fastify.realtimeConfig.realtime.membershipCacheMs)
   const broker: Broker = new LocalBroker()
   const registry = fastify.wsRegistry
-  await broker.start((audience, payload) => {
-    deliverTo(registry, audience, payload)
+  const sent = fastify.realtimeMetrics.messagesOut
+  await broker.start((audience, event) => {
+    sent.add(event.type, deliverTo(registry, audience, event))
   })
   fastify.decorate('membershipCache', cache)
   fastify.decorate('realtimeBroker', broker)
@@ -33,5 +34,5 @@ const dispatcherPlugin: FastifyPluginAsync = async (fastify) => {
 export default fp(dispatcherPlugin, {
   name: 'realtime-dispatcher',
   fastify: '5.x',
-  dependencies: ['realtime-config', 'realtime-stores', 'realtime-registry'],
+  dependencies: ['realtime-config', 'realtime-stores', 'realtime-registry', 'realtime-metrics'],
 })

@@ -2,6 +2,8 @@ import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
 import { PresenceService } from '../lib/presence.js'
 import { PresenceWriter } from '../lib/presence-writer.js'
+import { recoverOrphans } from '../lib/orphans.js'
+import { withTimeout } from '../lib/timeout.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -11,16 +13,32 @@ declare module 'fastify' {
   }
 }
 
+/** How long a start waits for orphaned presence to be recorded before it listens anyway. */
+const ORPHAN_WAIT_ON_START_MS = 2000
+
 /** How long a closing server waits for presence writes to land. */
 const DRAIN_ON_CLOSE_MS = 3000
 
 const presencePlugin: FastifyPluginAsync = async (fastify) => {
   const store = fastify.realtimeStores.presence
   const log = fastify.log.child({ component: 'presence' })
-  const writer = new PresenceWriter(store, log)
+  const metrics = fastify.realtimeMetrics
+  const writer = new PresenceWriter(store, log, () => metrics.presenceWriteFailures++)
   fastify.decorate('presenceWriter', writer)
-  fastify.decorate('realtimePresence', new PresenceService(store, writer, fastify.wsDispatcher, log))
+  const presence = new PresenceService(store, writer, fastify.wsDispatcher, log)
+  fastify.decorate('realtimePresence', presence)
+
+  // Many instances share presence through Redis; alone, this instance owns it.
+  let orphans: ReturnType<typeof recoverOrphans> | undefined
+  if (!fastify.realtimeConfig.redis.url) {
+    fastify.addHook('onReady', async () => {
+      orphans = recoverOrphans(store, presence, log)
+      await withTimeout(orphans.done, ORPHAN_WAIT_ON_START_MS).catch(() => {})
+    })
+  }
+
   fastify.addHook('onClose', async () => {
+    orphans?.stop()
     if (!(await writer.drain(DRAIN_ON_CLOSE_MS))) {
       log.warn({ backlog: writer.backlog }, 'closing with presence writes that did not reach the database')
     }
@@ -31,5 +49,5 @@ const presencePlugin: FastifyPluginAsync = async (fastify) => {
 export default fp(presencePlugin, {
   name: 'realtime-presence',
   fastify: '5.x',
-  dependencies: ['realtime-stores', 'realtime-dispatcher'],
+  dependencies: ['realtime-config', 'realtime-stores', 'realtime-dispatcher', 'realtime-metrics'],
 })

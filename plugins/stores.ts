@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import fastifyMongo from '@fastify/mongodb'
+import { MongoClient } from 'mongodb'
 import type { FastifyPluginAsync } from 'fastify'
 import type { RealtimePluginOptions } from './config.js'
 import type { MembershipStore } from '../lib/stores/membership-store.js'
@@ -38,11 +39,12 @@ const storesPlugin: FastifyPluginAsync<RealtimePluginOptions> = async (fastify, 
     return
   }
   if (!fastify.hasDecorator('mongo') && database.url) {
-    await fastify.register(fastifyMongo, {
-      url: database.url,
-      forceClose: true,
-      serverSelectionTimeoutMS: SERVER_SELECTION_TIMEOUT_MS,
-    })
+    // Not connected here: the driver connects on first use, so the service
+    // starts (and serves) while the database is down, and catches up later.
+    const client = new MongoClient(database.url, { serverSelectionTimeoutMS: SERVER_SELECTION_TIMEOUT_MS })
+    await fastify.register(fastifyMongo, { client })
+    // Handed in, so @fastify/mongodb leaves it open: ours to close.
+    fastify.addHook('onClose', () => client.close(true))
   }
   if (fastify.hasDecorator('mongo')) {
     const db = fastify.mongo.client.db(database.name)

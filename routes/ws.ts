@@ -17,35 +17,51 @@ const wsRoute: FastifyPluginAsync = async (fastify) => {
   const registry = fastify.wsRegistry
   const presence = fastify.realtimePresence
   const typing = fastify.realtimeTyping
+  const metrics = fastify.realtimeMetrics
+  const limits = {
+    maxBufferedBytes: realtime.maxBufferedBytes,
+    rateLimitPerSec: realtime.rateLimitPerSec,
+    rateLimitBurst: realtime.rateLimitBurst,
+  }
   const ctx: ProtocolContext = {
     presence,
     typing,
     verifyToken: fastify.verifyAccessToken,
+    metrics,
     log: fastify.log.child({ component: 'ws' }),
+  }
+
+  function refuse(reply: FastifyReply, status: number, code: string, message: string) {
+    metrics.refusals.add(String(status))
+    return sendError(reply, status, code, message)
   }
 
   async function admit(request: FastifyRequest, reply: FastifyReply) {
     if (allowedOrigins && !allowedOrigins.has(request.headers.origin ?? '')) {
-      return sendError(reply, 403, 'forbidden', 'this Origin may not open a connection')
+      return refuse(reply, 403, 'forbidden', 'this Origin may not open a connection')
     }
     const token = (request.query as { token?: unknown }).token
     try {
       request.realtimeClaims = fastify.verifyAccessToken(typeof token === 'string' ? token : undefined)
     } catch (error) {
-      if (error instanceof TokenRejected) return sendError(reply, error.statusCode, error.code, error.message)
+      if (error instanceof TokenRejected) return refuse(reply, error.statusCode, error.code, error.message)
       throw error
     }
     if (registry.senders(request.realtimeClaims.sub).size >= realtime.maxConnectionsPerUser) {
-      return sendError(reply, 429, 'too_many_connections', `at most ${realtime.maxConnectionsPerUser} connections per user`)
+      return refuse(reply, 429, 'too_many_connections', `at most ${realtime.maxConnectionsPerUser} connections per user`)
     }
   }
 
   let shuttingDown = false
 
   /** A connection is gone: out of the registry, its typing ended, its presence uncounted. */
-  function forget(connection: Connection) {
-    if (connection.closed) return
+  function forget(connection: Connection, code?: number) {
+    if (connection.released) return
+    connection.released = true
     connection.markClosed()
+    // ws closes an oversized frame itself; its code is the only trace of why.
+    if (code === CloseCode.MESSAGE_TOO_BIG && connection.closeReason === 'client') connection.closeReason = 'payload_too_big'
+    metrics.closes.add(connection.closeReason)
     registry.remove(connection)
     if (shuttingDown) return
     typing.connectionClosed(connection)
@@ -57,7 +73,7 @@ const wsRoute: FastifyPluginAsync = async (fastify) => {
   fastify.addHook('preClose', async () => {
     shuttingDown = true
     for (const connection of [...registry.connections()]) {
-      connection.close(CloseCode.GOING_AWAY, 'server shutting down')
+      connection.close(CloseCode.GOING_AWAY, 'server shutting down', 'shutdown')
       forget(connection)
     }
     presence.allOffline()
@@ -65,7 +81,8 @@ const wsRoute: FastifyPluginAsync = async (fastify) => {
 
   function open(socket: WebSocket, request: FastifyRequest) {
     const claims = request.realtimeClaims!
-    const connection = new Connection(claims.sub, socket, claims.exp * 1000)
+    const connection = new Connection(claims.sub, socket, claims.exp * 1000, limits)
+    metrics.connectionsOpened++
     // Registered at once, so that it counts against the per-user limit while its presence settles.
     registry.add(connection)
     // Frames that arrive before `connected` wait until the presence is settled.
@@ -75,11 +92,12 @@ const wsRoute: FastifyPluginAsync = async (fastify) => {
     socket.on('pong', () => {
       connection.alive = true
     })
-    socket.on('close', () => forget(connection))
+    socket.on('close', (code) => forget(connection, code))
     void presence.connectionOpened(connection.userId).then(() => {
       if (connection.closed) return
       const connected: ConnectedMessage = { type: 'connected', data: { user_id: connection.userId } }
       connection.markOpen(JSON.stringify(connected))
+      metrics.messagesOut.add('connected')
       drain(ctx, connection)
     })
   }

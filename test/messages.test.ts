@@ -11,6 +11,9 @@ import { MemoryMembershipStore } from '../lib/stores/membership-memory.js'
 import { MemoryPresenceStore } from '../lib/stores/presence-memory.js'
 import type { ChosenPresence } from '../schemas/common.js'
 
+// These tests send many frames back to back: the rate limit has its own tests.
+const UNLIMITED = { realtime: { rateLimitPerSec: 100_000, rateLimitBurst: 100_000 } }
+
 const OTHER_SECRET = 'another-secret-that-is-long-enough-9876543210'
 const ERROR_FIELDS = ['code', 'message', 'request_type', 'details']
 
@@ -67,7 +70,7 @@ class GatedPresenceStore extends MemoryPresenceStore {
 }
 
 t.test('ping', async (t) => {
-  const { connect } = await build(t)
+  const { connect } = await build(t, UNLIMITED)
   const alice = objectId()
   const bob = objectId()
   // Bob first, then alice: alice's connections receive nothing unasked; bob's presence news is read now.
@@ -100,7 +103,7 @@ t.test('ping', async (t) => {
 })
 
 t.test('invalid_json', async (t) => {
-  const { connect } = await build(t)
+  const { connect } = await build(t, UNLIMITED)
   const client = await connect(objectId())
   const cases: Array<[string, string]> = [
     ['not JSON', 'hello'],
@@ -122,7 +125,7 @@ t.test('invalid_json', async (t) => {
 })
 
 t.test('invalid_message names the field', async (t) => {
-  const { connect } = await build(t)
+  const { connect } = await build(t, UNLIMITED)
   const client = await connect(objectId())
   const channel = objectId()
   const cases: Array<[string, unknown, string | undefined, string]> = [
@@ -165,7 +168,7 @@ t.test('invalid_message names the field', async (t) => {
 })
 
 t.test('unknown_type echoes the type', async (t) => {
-  const { connect } = await build(t)
+  const { connect } = await build(t, UNLIMITED)
   const client = await connect(objectId())
   const types = ['typing:begin', 'message:create', 'connected', 'pong', 'error', 'PING', '', 'toString', '__proto__']
   for (const type of types) {
@@ -176,7 +179,7 @@ t.test('unknown_type echoes the type', async (t) => {
 })
 
 t.test('forbidden: typing in a channel the sender is not a member of', async (t) => {
-  const { app, connect } = await build(t)
+  const { app, connect } = await build(t, UNLIMITED)
   const membership = app.realtimeStores.membership as MemoryMembershipStore
   const alice = objectId()
   const bob = objectId()
@@ -198,7 +201,7 @@ t.test('forbidden: typing in a channel the sender is not a member of', async (t)
 })
 
 t.test('auth:refresh', async (t) => {
-  const { app, connect } = await build(t)
+  const { app, connect } = await build(t, UNLIMITED)
   const alice = objectId()
   const client = await connect(alice)
   const connection = () => {
@@ -244,7 +247,7 @@ t.test('auth:refresh', async (t) => {
 })
 
 t.test('nothing is broadcast for bad input', async (t) => {
-  const { app, connect } = await build(t)
+  const { app, connect } = await build(t, UNLIMITED)
   const membership = app.realtimeStores.membership as MemoryMembershipStore
   const alice = objectId()
   const bob = objectId()
@@ -288,7 +291,7 @@ t.test('nothing is broadcast for bad input', async (t) => {
 
 t.test('frames sent on open, before connected, are answered after connected', async (t) => {
   t.test('with the ordinary store', async (t) => {
-    const { wsUrl, token } = await build(t)
+    const { wsUrl, token } = await build(t, UNLIMITED)
     const user = objectId()
     const socket = new WebSocket(`${wsUrl}?token=${token(user)}`)
     const client = new TestClient(socket)
@@ -302,7 +305,7 @@ t.test('frames sent on open, before connected, are answered after connected', as
     // The presence read waits until the server holds every early frame, so
     // they are sure to arrive before `connected` can be sent.
     const presence = new GatedPresenceStore()
-    const { app, wsUrl, token } = await build(t, { stores: { presence, membership: new MemoryMembershipStore() } })
+    const { app, wsUrl, token } = await build(t, { ...UNLIMITED, stores: { presence, membership: new MemoryMembershipStore() } })
     const early = [{ type: 'ping' }, 'not json', { type: 'nope', data: {} }, { type: 'ping', data: {} }]
     let seen = 0
     app.websocketServer.on('connection', (serverSocket: WebSocket) => {

@@ -18,5 +18,16 @@ export class MemoryPresenceStore implements PresenceStore {
     return this.#users.get(userId)
   }
 
+  async markOrphansOffline(except: readonly string[], at: Date): Promise<number> {
+    const keep = new Set(except)
+    let changed = 0
+    for (const [userId, record] of this.#users) {
+      if (keep.has(userId) || record.presence === undefined || record.presence === 'offline') continue
+      this.#users.set(userId, { ...record, presence: 'offline', lastActiveAt: at })
+      changed++
+    }
+    return changed
+  }
+
   async ping(): Promise<void> {}
 }

@@ -35,6 +35,14 @@ export class MongoPresenceStore implements PresenceStore {
     await this.#users.updateOne({ _id: new ObjectId(userId) }, { $set: set })
   }
 
+  async markOrphansOffline(except: readonly string[], at: Date): Promise<number> {
+    const result = await this.#users.updateMany(
+      { presence: { $exists: true, $ne: 'offline' }, _id: { $nin: except.map((id) => new ObjectId(id)) } },
+      { $set: { presence: 'offline', last_active_at: at } },
+    )
+    return result.modifiedCount
+  }
+
   async ping(): Promise<void> {
     await this.db.command({ ping: 1 })
   }

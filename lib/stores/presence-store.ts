@@ -13,5 +13,11 @@ export interface PresenceStore {
   chosenPresence(userId: string): Promise<ChosenPresence | undefined>
   /** Sets the given fields on the user's record and nothing else; an unknown user is left alone. */
   write(userId: string, record: PresenceRecord): Promise<void>
+  /**
+   * Records as offline, at `at`, every user still recorded present but for
+   * those in `except`: their connections died with a previous process.
+   * Returns how many were changed.
+   */
+  markOrphansOffline(except: readonly string[], at: Date): Promise<number>
   ping(): Promise<void>
 }
