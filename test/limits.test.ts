@@ -1,0 +1,103 @@
+import t from 'tap'
+import type { WebSocket } from 'ws'
+import { build, eventually, objectId, refusal, WAIT_MS } from './helper.js'
+import { CloseCode } from '../lib/close-codes.js'
+import { Connection, MAX_DROPS_IN_A_ROW } from '../lib/connection.js'
+
+t.test('past its burst a connection gets rate_limited, and a run of drops closes it with 1008', async (t) => {
+  const { connect, app } = await build(t, { realtime: { rateLimitPerSec: 1, rateLimitBurst: 5 } })
+  const observer = await connect(objectId())
+  const client = await connect(objectId())
+  for (let i = 0; i < 5; i++) client.send({ type: 'ping' })
+  for (let i = 0; i < 5; i++) t.same(await client.next(), { type: 'pong', data: {} }, `ping ${i + 1} within the burst`)
+  client.send({ type: 'ping' })
+  const dropped = await client.next()
+  t.equal(dropped.type, 'error')
+  t.equal(dropped.data.code, 'rate_limited')
+  t.equal(client.closeCode, undefined, 'one drop does not close')
+  for (let i = 1; i < MAX_DROPS_IN_A_ROW; i++) client.send({ type: 'presence:update', data: { presence: 'dnd' } })
+  const { code } = await client.closed
+  t.equal(code, CloseCode.POLICY_VIOLATION)
+  const errors = client.received.filter((m) => m.type === 'error')
+  t.equal(errors.length, MAX_DROPS_IN_A_ROW, 'every dropped message was answered')
+  t.ok(errors.every((m) => m.data.code === 'rate_limited'))
+  t.notOk(client.received.some((m) => m.type === 'presence:update'), 'dropped messages had no effect')
+  t.same(
+    (await observer.sync()).filter((m) => m.data.presence === 'dnd'),
+    [],
+    'no one else saw the dropped presence changes',
+  )
+  t.equal(app.realtimeMetrics.closes.get('rate_limited'), 1)
+})
+
+/** A socket that only counts what it is given (a unit test of the bucket alone). */
+function fakeSocket(): WebSocket {
+  return { send() {}, bufferedAmount: 0, close() {}, terminate() {} } as unknown as WebSocket
+}
+
+t.test('the token bucket refills at RATE_LIMIT_PER_SEC up to RATE_LIMIT_BURST', async (t) => {
+  const connection = new Connection(objectId(), fakeSocket(), Date.now() + 60_000, {
+    maxBufferedBytes: 1 << 20,
+    rateLimitPerSec: 10,
+    rateLimitBurst: 3,
+  })
+  const start = Date.now()
+  t.ok(connection.takeToken(start) && connection.takeToken(start) && connection.takeToken(start), 'the burst')
+  t.notOk(connection.takeToken(start), 'then empty')
+  t.notOk(connection.takeToken(start + 50), 'half a token after 50 ms at 10/s')
+  t.ok(connection.takeToken(start + 100), 'one token after 100 ms')
+  t.notOk(connection.takeToken(start + 100))
+  t.ok(connection.takeToken(start + 10_000) && connection.takeToken(start + 10_000) && connection.takeToken(start + 10_000))
+  t.notOk(connection.takeToken(start + 10_000), 'a long pause refills only up to the burst')
+})
+
+t.test('a client that does not read is closed with 1013 once its unsent output passes MAX_BUFFERED_BYTES', async (t) => {
+  const { connect, app } = await build(t, { realtime: { maxBufferedBytes: 64 * 1024 } })
+  const slow = objectId()
+  const reader = await connect(objectId())
+  const client = await connect(slow)
+  // ws's own pause: it stops reading the TCP socket and keeps it stopped.
+  client.socket.pause()
+  const event = { type: 'news', data: { body: 'x'.repeat(1024) } }
+  const [serverSide] = app.wsRegistry.senders(slow)
+  let sent = 0
+  // Bounded: loopback buffers hold a few MB at most before the server's own buffer grows.
+  while (!serverSide!.closed && sent < 50_000) {
+    app.wsDispatcher.toEveryone(event)
+    sent++
+    if (sent % 200 === 0) await new Promise((resolve) => setImmediate(resolve))
+  }
+  t.ok(serverSide!.closed, `closed after ${sent} events`)
+  t.ok(serverSide!.socket.bufferedAmount <= 64 * 1024 + 2048, 'its buffer stopped growing at the limit')
+  client.socket.resume()
+  t.equal((await client.closed).code, CloseCode.TRY_AGAIN_LATER)
+  await eventually(() => app.realtimeMetrics.closes.get('slow_consumer') === 1, WAIT_MS, 'the close counted')
+  t.equal(app.wsRegistry.senders(slow).size, 0, 'out of the registry')
+  t.equal((await reader.sync()).filter((m) => m.type === 'news').length, sent, 'the reader got every event')
+})
+
+t.test('GET /metrics reports connections, messages by type, errors by code, refusals and closes', async (t) => {
+  const { connect, url, wsUrl } = await build(t)
+  const a = await connect(objectId())
+  await connect(objectId())
+  a.send({ type: 'ping' })
+  await a.next('pong')
+  a.send('not json')
+  await a.next('error')
+  await refusal(`${wsUrl}?token=garbage`)
+  const text = await (await fetch(`${url}/metrics`)).text()
+  const value = (line: string) => Number(text.split('\n').find((l) => l.startsWith(`${line} `))?.split(' ')[1])
+  t.equal(value('roomler_connections'), 2)
+  t.equal(value('roomler_users'), 2)
+  t.equal(value('roomler_connections_opened_total'), 2)
+  t.equal(value('roomler_messages_in_total{type="ping"}'), 1)
+  t.equal(value('roomler_messages_in_total{type="invalid"}'), 1)
+  t.equal(value('roomler_messages_out_total{type="pong"}'), 1)
+  t.equal(value('roomler_messages_out_total{type="connected"}'), 2)
+  t.equal(value('roomler_errors_total{code="invalid_json"}'), 1)
+  t.equal(value('roomler_upgrades_refused_total{status="401"}'), 1)
+  t.match(text, /# TYPE roomler_connections_closed_total counter/)
+  await a.close()
+  const after = await (await fetch(`${url}/metrics`)).text()
+  t.match(after, /roomler_connections_closed_total\{reason="client"\} 1/)
+})
