@@ -14,6 +14,7 @@ import wsRoute from './routes/ws.js'
 import healthRoutes from './routes/health.js'
 import presenceRoute from './routes/presence.js'
 import metricsRoute from './routes/metrics.js'
+import publishRoute from './routes/publish.js'
 import { CloseCode } from './lib/close-codes.js'
 
 export type { RealtimePluginOptions } from './plugins/config.js'
@@ -58,6 +59,7 @@ const realtime: FastifyPluginAsync<RealtimePluginOptions> = async (fastify, opti
   await fastify.register(presenceRoute)
   await fastify.register(healthRoutes)
   await fastify.register(metricsRoute)
+  await fastify.register(publishRoute)
 }
 
 export default fp(realtime, { name: 'roomler-realtime', fastify: '5.x' })
