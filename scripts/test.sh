@@ -9,5 +9,19 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 command -v go >/dev/null || { echo "Go is needed to build FerretDB for the tests" >&2; exit 1; }
 
+# Debian packages the tests run for real: redis-server (many instances) and
+# chromium (the demo page in a browser). Installed once, as root, if missing.
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v chromium >/dev/null || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "The tests need: ${missing[*]} (apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+fi
+
 npx tsc --noEmit -p tsconfig.json
 exec npx tsx test/run.ts "$@"
