@@ -10,6 +10,7 @@ import presencePlugin from './plugins/presence.js'
 import typingPlugin from './plugins/typing.js'
 import livenessPlugin from './plugins/liveness.js'
 import metricsPlugin from './plugins/metrics.js'
+import clusterPlugin from './plugins/cluster.js'
 import wsRoute from './routes/ws.js'
 import healthRoutes from './routes/health.js'
 import presenceRoute from './routes/presence.js'
@@ -50,6 +51,7 @@ const realtime: FastifyPluginAsync<RealtimePluginOptions> = async (fastify, opti
   await fastify.register(authPlugin)
   await fastify.register(registryPlugin)
   await fastify.register(metricsPlugin)
+  await fastify.register(clusterPlugin)
   await fastify.register(dispatcherPlugin)
   await fastify.register(presencePlugin)
   await fastify.register(typingPlugin)

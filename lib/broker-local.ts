@@ -1,18 +1,22 @@
-import type { Audience, Broker, DeliverLocally, Outbound } from './broker.js'
+import type { Audience, Broker, BrokerHandlers, Outbound } from './broker.js'
 
 /** One instance, no Redis: a publish is a local delivery. */
 export class LocalBroker implements Broker {
-  #deliver: DeliverLocally | null = null
+  #handlers: BrokerHandlers | null = null
 
-  async start(deliver: DeliverLocally): Promise<void> {
-    this.#deliver = deliver
+  async start(handlers: BrokerHandlers): Promise<void> {
+    this.#handlers = handlers
   }
 
   publish(audience: Audience, event: Outbound): void {
-    this.#deliver?.(audience, event)
+    this.#handlers?.deliver(audience, event)
+  }
+
+  dropChannel(channelId: string): void {
+    this.#handlers?.dropChannel(channelId)
   }
 
   async close(): Promise<void> {
-    this.#deliver = null
+    this.#handlers = null
   }
 }

@@ -15,6 +15,13 @@ export interface Outbound {
 /** Delivers an event to this instance's connections. */
 export type DeliverLocally = (audience: Audience, event: Outbound) => void
 
+/** What the broker hands back to this instance. */
+export interface BrokerHandlers {
+  deliver: DeliverLocally
+  /** Another instance (or this one) dropped a channel's cached membership. */
+  dropChannel(channelId: string): void
+}
+
 /**
  * Carries events between instances. Every publish goes through the broker and
  * comes back through the one local delivery handler, whether there is one
@@ -22,7 +29,9 @@ export type DeliverLocally = (audience: Audience, event: Outbound) => void
  */
 export interface Broker {
   publish(audience: Audience, event: Outbound): void
+  /** Drops a channel's cached membership on every instance. */
+  dropChannel(channelId: string): void
   /** Starts delivering to this instance's connections. */
-  start(deliver: DeliverLocally): Promise<void>
+  start(handlers: BrokerHandlers): Promise<void>
   close(): Promise<void>
 }

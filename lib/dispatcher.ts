@@ -53,7 +53,7 @@ export class Dispatcher {
 
   /** Forgets a channel's cached membership, so the next event reads it from the store. */
   dropChannel(channelId: string): void {
-    this.membership.drop(channelId)
+    this.broker.dropChannel(channelId)
   }
 
   publish(audience: Audience, message: OutgoingMessage): void {

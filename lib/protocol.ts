@@ -37,7 +37,7 @@ const handlers: { [T in ClientMessageType]: Handler<T> } = {
     return ctx.typing.stop(connection, message.data.channel_id.toLowerCase())
   },
   'presence:update'(ctx, connection, message) {
-    ctx.presence.choose(connection.userId, message.data.presence)
+    return ctx.presence.choose(connection.userId, message.data.presence)
   },
   'auth:refresh'(ctx, connection, message) {
     let claims

@@ -6,9 +6,17 @@ const NONE: ReadonlySet<Connection> = new Set()
  * The local connection registry (Roomler2's WsStorage): every open connection
  * on this instance, by user. It knows connections, not instances or channels.
  */
+/** Told when a user's first connection here opens (`true`) and their last one closes (`false`). */
+export type UserHereListener = (userId: string, here: boolean) => void
+
 export class ConnectionRegistry {
   readonly #byUser = new Map<string, Set<Connection>>()
+  readonly #listeners: UserHereListener[] = []
   #connections = 0
+
+  watch(listener: UserHereListener): void {
+    this.#listeners.push(listener)
+  }
 
   /** Registers a connection; returns how many the user now has here. */
   add(connection: Connection): number {
@@ -16,6 +24,7 @@ export class ConnectionRegistry {
     if (!senders) {
       senders = new Set()
       this.#byUser.set(connection.userId, senders)
+      for (const listener of this.#listeners) listener(connection.userId, true)
     }
     if (!senders.has(connection)) {
       senders.add(connection)
@@ -29,7 +38,10 @@ export class ConnectionRegistry {
     const senders = this.#byUser.get(connection.userId)
     if (!senders || !senders.delete(connection)) return senders?.size ?? 0
     this.#connections--
-    if (senders.size === 0) this.#byUser.delete(connection.userId)
+    if (senders.size === 0) {
+      this.#byUser.delete(connection.userId)
+      for (const listener of this.#listeners) listener(connection.userId, false)
+    }
     return senders.size
   }
 

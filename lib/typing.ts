@@ -2,13 +2,17 @@ import type { TypingStartEvent, TypingStopEvent } from '../schemas/server-messag
 import type { Connection } from './connection.js'
 import type { Dispatcher } from './dispatcher.js'
 import type { MembershipCache } from './membership-cache.js'
+import type { TypingState } from './typing-state.js'
 
-interface Typist {
+/** A typist started by a connection of this instance: its owner watches the expiry. */
+interface Owned {
   readonly userId: string
   readonly channelId: string
-  /** The connection that started it: its close ends the typing. */
-  readonly startedBy: Connection
+  readonly connection: Connection
+  readonly owner: string
   expiresAt: number
+  /** A check with the shared state is under way; the sweep leaves it alone. */
+  checking: boolean
 }
 
 /** The sender is not a member of the channel. */
@@ -19,24 +23,26 @@ export class NotAMemberError extends Error {
   }
 }
 
-function typingEvent<T extends 'typing:start' | 'typing:stop'>(type: T, typist: Typist) {
-  return { type, data: { channel_id: typist.channelId, user_id: typist.userId } } as T extends 'typing:start'
+function typingEvent<T extends 'typing:start' | 'typing:stop'>(type: T, channelId: string, userId: string) {
+  return { type, data: { channel_id: channelId, user_id: userId } } as T extends 'typing:start'
     ? TypingStartEvent
     : TypingStopEvent
 }
 
 /**
- * Who is typing where (contract section 4). State belongs to a user and a
- * channel; a start is announced once, renewed silently, and ended by a stop,
- * by expiry (one sweep for all typists, no timer each) or by the close of the
- * connection that started it.
+ * Typing (contract section 4). The state of a user typing in a channel is
+ * shared (TypingState) whichever connection or instance touches it; a start
+ * is announced once, renewed silently, and ended by a stop, by expiry (one
+ * sweep, no timer per typist) or by the close of the connection that started it.
  */
 export class TypingService {
-  readonly #typists = new Map<string, Typist>()
+  readonly #owned = new Map<string, Owned>()
 
   constructor(
     private readonly membership: MembershipCache,
     private readonly dispatcher: Dispatcher,
+    private readonly state: TypingState,
+    private readonly instanceId: string,
     private readonly timeoutMs: number,
     private readonly now: () => number = Date.now,
   ) {}
@@ -45,70 +51,82 @@ export class TypingService {
     const members = await this.membership.members(channelId)
     const userId = connection.userId
     if (!members.set.has(userId)) throw new NotAMemberError(channelId)
-    const key = `${channelId}:${userId}`
-    const typing = this.#typists.get(key)
-    if (typing) {
-      typing.expiresAt = this.now() + this.timeoutMs
-      return
-    }
     // The connection may have closed while membership was read: nothing to start then.
     if (connection.closed) return
-    const typist: Typist = { userId, channelId, startedBy: connection, expiresAt: this.now() + this.timeoutMs }
-    this.#typists.set(key, typist)
+    const key = `${channelId}:${userId}`
+    const expiresAt = this.now() + this.timeoutMs
+    const owner = `${this.instanceId}:${connection.id}`
+    const outcome = await this.state.start(channelId, userId, owner, expiresAt)
+    const owned = this.#owned.get(key)
+    if (outcome === 'renewed') {
+      if (owned) owned.expiresAt = expiresAt
+      return
+    }
+    this.#owned.set(key, { userId, channelId, connection, owner, expiresAt, checking: false })
     connection.typingChannels.add(channelId)
-    this.dispatcher.broadcast(members.list, typingEvent('typing:start', typist), { exclude: [userId] })
+    this.dispatcher.broadcast(members.list, typingEvent('typing:start', channelId, userId), { exclude: [userId] })
   }
 
   async stop(connection: Connection, channelId: string): Promise<void> {
     const members = await this.membership.members(channelId)
-    if (!members.set.has(connection.userId)) throw new NotAMemberError(channelId)
-    const typist = this.#typists.get(`${channelId}:${connection.userId}`)
-    if (typist) this.#end(typist, members.list)
+    const userId = connection.userId
+    if (!members.set.has(userId)) throw new NotAMemberError(channelId)
+    const wasTyping = await this.state.stop(channelId, userId)
+    this.#disown(`${channelId}:${userId}`)
+    if (wasTyping) this.#announceStop(channelId, userId, members.list)
   }
 
-  /** Ends every typing the closing connection started. */
+  /** Ends every typing the closing connection started (and still owns). */
   connectionClosed(connection: Connection): void {
     for (const channelId of connection.typingChannels) {
-      const typist = this.#typists.get(`${channelId}:${connection.userId}`)
-      if (typist?.startedBy === connection) void this.#endWithStoredMembers(typist)
+      const key = `${channelId}:${connection.userId}`
+      const owned = this.#owned.get(key)
+      if (owned?.connection !== connection) continue
+      this.#owned.delete(key)
+      void this.state.endOwned(channelId, owned.userId, owned.owner).then((ended) => {
+        if (ended) void this.#announceStopToMembers(channelId, owned.userId)
+      })
     }
     connection.typingChannels.clear()
   }
 
-  /** Ends every typing not renewed in time; called by the liveness sweep. */
+  /** Checks every owned typist that is due; called by the liveness sweep. */
   expire(): void {
     const now = this.now()
-    for (const typist of this.#typists.values()) {
-      if (typist.expiresAt <= now) void this.#endWithStoredMembers(typist)
+    for (const [key, owned] of this.#owned) {
+      if (owned.expiresAt > now || owned.checking) continue
+      owned.checking = true
+      void this.state.expire(owned.channelId, owned.userId, owned.owner, now).then((check) => {
+        owned.checking = false
+        if (check.outcome === 'renewed') {
+          owned.expiresAt = check.expiresAt
+          return
+        }
+        if (this.#owned.get(key) === owned) this.#disown(key)
+        if (check.outcome === 'ended') void this.#announceStopToMembers(owned.channelId, owned.userId)
+      })
     }
   }
 
-  isTyping(userId: string, channelId: string): boolean {
-    return this.#typists.has(`${channelId}:${userId}`)
-  }
-
+  /** Typists owned by this instance's connections. */
   get size(): number {
-    return this.#typists.size
+    return this.#owned.size
   }
 
-  async #endWithStoredMembers(typist: Typist): Promise<void> {
-    this.#forget(typist)
+  #disown(key: string): void {
+    const owned = this.#owned.get(key)
+    if (!owned) return
+    this.#owned.delete(key)
+    owned.connection.typingChannels.delete(owned.channelId)
+  }
+
+  async #announceStopToMembers(channelId: string, userId: string): Promise<void> {
     // The server's own stop must not be lost to a database hiccup: a stale list will do.
-    const members = await this.membership.members(typist.channelId, true).catch(() => null)
-    if (members) this.#announceStop(typist, members.list)
+    const members = await this.membership.members(channelId, true).catch(() => null)
+    if (members) this.#announceStop(channelId, userId, members.list)
   }
 
-  #end(typist: Typist, members: readonly string[]): void {
-    this.#forget(typist)
-    this.#announceStop(typist, members)
-  }
-
-  #forget(typist: Typist): void {
-    this.#typists.delete(`${typist.channelId}:${typist.userId}`)
-    typist.startedBy.typingChannels.delete(typist.channelId)
-  }
-
-  #announceStop(typist: Typist, members: readonly string[]): void {
-    this.dispatcher.broadcast(members, typingEvent('typing:stop', typist), { exclude: [typist.userId] })
+  #announceStop(channelId: string, userId: string, members: readonly string[]): void {
+    this.dispatcher.broadcast(members, typingEvent('typing:stop', channelId, userId), { exclude: [userId] })
   }
 }

@@ -1,7 +1,5 @@
 import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
-import type { Broker } from '../lib/broker.js'
-import { LocalBroker } from '../lib/broker-local.js'
 import { Dispatcher } from '../lib/dispatcher.js'
 import { deliverTo } from '../lib/hub.js'
 import { MembershipCache } from '../lib/membership-cache.js'
@@ -12,21 +10,23 @@ declare module 'fastify' {
     wsDispatcher: Dispatcher
     /** Channel membership, cached for at most MEMBERSHIP_CACHE_MS. */
     membershipCache: MembershipCache
-    /** Carries events between instances (in-process with one instance). */
-    realtimeBroker: Broker
   }
 }
 
 const dispatcherPlugin: FastifyPluginAsync = async (fastify) => {
   const cache = new MembershipCache(fastify.realtimeStores.membership, fastify.realtimeConfig.realtime.membershipCacheMs)
-  const broker: Broker = new LocalBroker()
+  const broker = fastify.realtimeCluster.broker
   const registry = fastify.wsRegistry
   const sent = fastify.realtimeMetrics.messagesOut
-  await broker.start((audience, event) => {
-    sent.add(event.type, deliverTo(registry, audience, event))
+  await broker.start({
+    deliver(audience, event) {
+      sent.add(event.type, deliverTo(registry, audience, event))
+    },
+    dropChannel(channelId) {
+      cache.drop(channelId)
+    },
   })
   fastify.decorate('membershipCache', cache)
-  fastify.decorate('realtimeBroker', broker)
   fastify.decorate('wsDispatcher', new Dispatcher(broker, cache))
   fastify.addHook('onClose', async () => broker.close())
 }
@@ -34,5 +34,5 @@ const dispatcherPlugin: FastifyPluginAsync = async (fastify) => {
 export default fp(dispatcherPlugin, {
   name: 'realtime-dispatcher',
   fastify: '5.x',
-  dependencies: ['realtime-config', 'realtime-stores', 'realtime-registry', 'realtime-metrics'],
+  dependencies: ['realtime-config', 'realtime-stores', 'realtime-registry', 'realtime-metrics', 'realtime-cluster'],
 })

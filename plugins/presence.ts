@@ -25,7 +25,7 @@ const presencePlugin: FastifyPluginAsync = async (fastify) => {
   const metrics = fastify.realtimeMetrics
   const writer = new PresenceWriter(store, log, () => metrics.presenceWriteFailures++)
   fastify.decorate('presenceWriter', writer)
-  const presence = new PresenceService(store, writer, fastify.wsDispatcher, log)
+  const presence = new PresenceService(store, writer, fastify.wsDispatcher, fastify.realtimeCluster.presence, log)
   fastify.decorate('realtimePresence', presence)
 
   // Many instances share presence through Redis; alone, this instance owns it.

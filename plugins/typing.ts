@@ -11,7 +11,13 @@ declare module 'fastify' {
 const typingPlugin: FastifyPluginAsync = async (fastify) => {
   fastify.decorate(
     'realtimeTyping',
-    new TypingService(fastify.membershipCache, fastify.wsDispatcher, fastify.realtimeConfig.realtime.typingTimeoutMs),
+    new TypingService(
+      fastify.membershipCache,
+      fastify.wsDispatcher,
+      fastify.realtimeCluster.typing,
+      fastify.realtimeCluster.instanceId,
+      fastify.realtimeConfig.realtime.typingTimeoutMs,
+    ),
   )
 }
 

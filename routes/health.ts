@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify'
 
 import { withTimeout } from '../lib/timeout.js'
 
-type DependencyState = 'ok' | 'down' | 'memory'
+type DependencyState = 'ok' | 'down' | 'memory' | 'none'
 
 /** How long /ready waits for a dependency before calling it down. */
 const READY_TIMEOUT_MS = 1000
@@ -22,8 +22,9 @@ const healthRoutes: FastifyPluginAsync = async (fastify) => {
         () => 'down' as const,
       )
     }
-    const ready = database !== 'down'
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', dependencies: { database } })
+    const redis = fastify.realtimeCluster.redisState()
+    const ready = database !== 'down' && redis !== 'down'
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', dependencies: { database, redis } })
   })
 }
 

@@ -33,8 +33,12 @@ const presenceRoute: FastifyPluginAsync = async (fastify) => {
       }
       const bad = ids.find((id) => !OBJECT_ID.test(id))
       if (bad !== undefined) return sendError(reply, 400, 'bad_request', `${JSON.stringify(bad)} is not an ObjectId`)
+      const states = await presence.presencesFor(
+        asker,
+        ids.map((id) => id.toLowerCase()),
+      )
       const presences: PresenceAnswer['presences'] = {}
-      for (const id of ids) presences[id] = presence.presenceFor(asker, id.toLowerCase())
+      ids.forEach((id, i) => (presences[id] = states[i]!))
       return { presences }
     },
   )

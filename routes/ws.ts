@@ -5,7 +5,11 @@ import { Connection } from '../lib/connection.js'
 import { sendError } from '../lib/http-errors.js'
 import { drain, receive, type ProtocolContext } from '../lib/protocol.js'
 import { TokenRejected } from '../lib/tokens.js'
+import { withTimeout } from '../lib/timeout.js'
 import type { ConnectedMessage } from '../schemas/server-messages.js'
+
+/** How long shutdown waits for every user's presence to be settled across instances. */
+const SHUTDOWN_PRESENCE_MS = 3000
 
 /**
  * `GET /ws?token=<JWT>`: every refusal (401, 400, 403, 429) is answered in a
@@ -76,7 +80,9 @@ const wsRoute: FastifyPluginAsync = async (fastify) => {
       connection.close(CloseCode.GOING_AWAY, 'server shutting down', 'shutdown')
       forget(connection)
     }
-    presence.allOffline()
+    await withTimeout(presence.allOffline(), SHUTDOWN_PRESENCE_MS).catch(() => {
+      ctx.log.warn('not every user could be recorded offline before shutdown')
+    })
   })
 
   function open(socket: WebSocket, request: FastifyRequest) {

@@ -1,0 +1,35 @@
+/**
+ * Every Redis key and channel the instances share, under one prefix. A user
+ * is present while `u:<user>` (the instances holding them) is not empty.
+ */
+export class RedisKeys {
+  constructor(readonly prefix = 'roomler:rt:') {}
+  /** Sorted set: instance id → last heartbeat (ms). */
+  get instances() {
+    return `${this.prefix}I`
+  }
+  /** Hash: user id → chosen presence, while the user is present anywhere. */
+  get presence() {
+    return `${this.prefix}p`
+  }
+  /** Set: the users present on an instance. */
+  usersOf(instanceId: string) {
+    return `${this.prefix}i:${instanceId}`
+  }
+  /** Set: the instances holding a user. */
+  instancesOf(userId: string) {
+    return `${this.prefix}u:${userId}`
+  }
+  /** Hash {o: owner, e: expires at}: a user typing in a channel. */
+  typing(channelId: string, userId: string) {
+    return `${this.prefix}t:${channelId}:${userId}`
+  }
+  /** Channel every instance hears. */
+  get everyone() {
+    return `${this.prefix}all`
+  }
+  /** Channel one instance hears. */
+  inbox(instanceId: string) {
+    return `${this.prefix}inst:${instanceId}`
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * The Lua scripts that keep presence and typing consistent across instances:
+ * each is one atomic step, so two instances never both see a "first" or a
+ * "last", and a dead instance is reaped once.
+ */
+
+/** KEYS: instancesOf(user), usersOf(instance), presence. ARGV: instance, user. → {first, presence} */
+export const JOIN = `
+redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('SADD', KEYS[1], ARGV[1])
+if redis.call('SCARD', KEYS[1]) == 1 then
+  redis.call('HDEL', KEYS[3], ARGV[2])
+  return {1, false}
+end
+return {0, redis.call('HGET', KEYS[3], ARGV[2])}
+`
+
+/** KEYS: instancesOf(user), usersOf(instance), presence. ARGV: instance, user. → {last, presence} */
+export const LEAVE = `
+redis.call('SREM', KEYS[2], ARGV[2])
+redis.call('SREM', KEYS[1], ARGV[1])
+local presence = redis.call('HGET', KEYS[3], ARGV[2])
+if redis.call('SCARD', KEYS[1]) == 0 then
+  redis.call('HDEL', KEYS[3], ARGV[2])
+  return {1, presence}
+end
+return {0, presence}
+`
+
+/** KEYS: presence. ARGV: user, presence. → the presence before */
+export const SET_PRESENCE = `
+local before = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return before
+`
+
+/** KEYS: instances, presence. ARGV: dead instance, key prefix. → {user, presence, …} now offline */
+export const REAP = `
+local users_key = ARGV[2] .. 'i:' .. ARGV[1]
+local users = redis.call('SMEMBERS', users_key)
+local departed = {}
+for _, user in ipairs(users) do
+  local holders = ARGV[2] .. 'u:' .. user
+  redis.call('SREM', holders, ARGV[1])
+  if redis.call('SCARD', holders) == 0 then
+    table.insert(departed, user)
+    table.insert(departed, redis.call('HGET', KEYS[2], user) or '')
+    redis.call('HDEL', KEYS[2], user)
+  end
+end
+redis.call('DEL', users_key)
+redis.call('ZREM', KEYS[1], ARGV[1])
+return departed
+`
+
+/**
+ * After Redis was unreachable: makes Redis hold exactly this instance's users.
+ * KEYS: instances, presence. ARGV: instance, prefix, now, then user/presence pairs
+ * ('' when not settled). → {{user, presence, …} now offline, {user, …} Redis had lost}
+ */
+export const RESYNC = `
+local instance, prefix = ARGV[1], ARGV[2]
+local users_key = prefix .. 'i:' .. instance
+local current = {}
+for i = 4, #ARGV, 2 do current[ARGV[i]] = ARGV[i + 1] end
+local departed = {}
+for _, user in ipairs(redis.call('SMEMBERS', users_key)) do
+  if current[user] == nil then
+    local holders = prefix .. 'u:' .. user
+    redis.call('SREM', holders, instance)
+    redis.call('SREM', users_key, user)
+    if redis.call('SCARD', holders) == 0 then
+      table.insert(departed, user)
+      table.insert(departed, redis.call('HGET', KEYS[2], user) or '')
+      redis.call('HDEL', KEYS[2], user)
+    end
+  end
+end
+local rejoined = {}
+for user, presence in pairs(current) do
+  redis.call('SADD', users_key, user)
+  redis.call('SADD', prefix .. 'u:' .. user, instance)
+  if redis.call('HEXISTS', KEYS[2], user) == 0 then
+    if presence ~= '' then redis.call('HSET', KEYS[2], user, presence) end
+    table.insert(rejoined, user)
+  end
+end
+redis.call('ZADD', KEYS[1], ARGV[3], instance)
+return {departed, rejoined}
+`
+
+/** KEYS: typing(channel, user). ARGV: owner, expires at, safety ttl ms. → 1 started, 0 renewed */
+export const TYPING_START = `
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'e', ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return 0
+end
+redis.call('HSET', KEYS[1], 'o', ARGV[1], 'e', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+`
+
+/** KEYS: typing(channel, user). ARGV: owner, now. → -2 gone, -1 ended, else the new expiry */
+export const TYPING_EXPIRE = `
+if redis.call('HGET', KEYS[1], 'o') ~= ARGV[1] then return -2 end
+local expires = tonumber(redis.call('HGET', KEYS[1], 'e'))
+if expires > tonumber(ARGV[2]) then return expires end
+redis.call('DEL', KEYS[1])
+return -1
+`
+
+/** KEYS: typing(channel, user). ARGV: owner. → 1 ended */
+export const TYPING_END_OWNED = `
+if redis.call('HGET', KEYS[1], 'o') ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
+`

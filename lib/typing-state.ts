@@ -1,0 +1,24 @@
+/** What became of a typist its owner found due for expiry. */
+export type ExpiryCheck =
+  | { outcome: 'ended' }
+  /** Renewed (possibly through another instance): due again at `expiresAt`. */
+  | { outcome: 'renewed'; expiresAt: number }
+  /** Stopped by another connection or instance meanwhile: nothing to announce. */
+  | { outcome: 'gone' }
+
+/**
+ * Who is typing where, shared by every instance: a user's typing in a channel
+ * is one state whichever connection (or instance) starts, renews or stops it.
+ * The owner (`instance:connection` that started it) watches its expiry.
+ * One instance: in memory; many: Redis. Implementations do not throw.
+ */
+export interface TypingState {
+  /** `started`: announce it; `renewed`: it was already on, and now lasts until `expiresAt`. */
+  start(channelId: string, userId: string, owner: string, expiresAt: number): Promise<'started' | 'renewed'>
+  /** Whether it was on (and so its stop is to be announced). */
+  stop(channelId: string, userId: string): Promise<boolean>
+  /** The owner's check of a typist due at `now`. */
+  expire(channelId: string, userId: string, owner: string, now: number): Promise<ExpiryCheck>
+  /** The owner's connection closed: ends it if that connection still owns it. */
+  endOwned(channelId: string, userId: string, owner: string): Promise<boolean>
+}

@@ -1,0 +1,62 @@
+import fp from 'fastify-plugin'
+import { randomBytes } from 'node:crypto'
+import type { FastifyPluginAsync } from 'fastify'
+import type { Broker } from '../lib/broker.js'
+import { LocalBroker } from '../lib/broker-local.js'
+import type { ClusterPresence } from '../lib/cluster-presence.js'
+import { MemoryClusterPresence } from '../lib/cluster-presence-memory.js'
+import type { TypingState } from '../lib/typing-state.js'
+import { MemoryTypingState } from '../lib/typing-state-memory.js'
+import { startRedisCluster } from '../lib/redis-cluster.js'
+
+export interface RealtimeCluster {
+  /** This instance's id, unique per process start. */
+  instanceId: string
+  broker: Broker
+  presence: ClusterPresence
+  typing: TypingState
+  /** `none` on a single instance; else whether Redis answers. */
+  redisState(): 'none' | 'ok' | 'down'
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** What this instance shares with the others: events, presence, typing. */
+    realtimeCluster: RealtimeCluster
+  }
+}
+
+/**
+ * One instance (no ROOMLER__REDIS__URL): everything in process. Many: Redis
+ * carries events, presence and typing between them.
+ */
+const clusterPlugin: FastifyPluginAsync = async (fastify) => {
+  const instanceId = randomBytes(8).toString('hex')
+  const url = fastify.realtimeConfig.redis.url
+  if (!url) {
+    fastify.decorate('realtimeCluster', {
+      instanceId,
+      broker: new LocalBroker(),
+      presence: new MemoryClusterPresence(),
+      typing: new MemoryTypingState(),
+      redisState: () => 'none' as const,
+    })
+    return
+  }
+  const cluster = await startRedisCluster({
+    url,
+    instanceId,
+    instanceTtlMs: fastify.realtimeConfig.realtime.instanceTtlMs,
+    typingTimeoutMs: fastify.realtimeConfig.realtime.typingTimeoutMs,
+    registry: fastify.wsRegistry,
+    log: fastify.log.child({ component: 'cluster' }),
+  })
+  fastify.decorate('realtimeCluster', cluster)
+  fastify.addHook('onClose', async () => cluster.close())
+}
+
+export default fp(clusterPlugin, {
+  name: 'realtime-cluster',
+  fastify: '5.x',
+  dependencies: ['realtime-config', 'realtime-registry'],
+})
