@@ -14,6 +14,7 @@ import clusterPlugin from './plugins/cluster.js'
 import wsRoute from './routes/ws.js'
 import healthRoutes from './routes/health.js'
 import presenceRoute from './routes/presence.js'
+import asyncApiRoute from './routes/asyncapi.js'
 import metricsRoute from './routes/metrics.js'
 import publishRoute from './routes/publish.js'
 import { CloseCode } from './lib/close-codes.js'
@@ -60,6 +61,7 @@ const realtime: FastifyPluginAsync<RealtimePluginOptions> = async (fastify, opti
   await fastify.register(wsRoute)
   await fastify.register(presenceRoute)
   await fastify.register(healthRoutes)
+  await fastify.register(asyncApiRoute)
   await fastify.register(metricsRoute)
   await fastify.register(publishRoute)
 }

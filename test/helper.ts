@@ -10,6 +10,8 @@ import { WebSocket } from 'ws'
 import { MongoClient, type Db } from 'mongodb'
 import realtime, { type RealtimePluginOptions } from '../app.js'
 import { realtimeLogSerializers } from '../lib/logging.js'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { serverMessages } from '../schemas/server-messages.js'
 
 export const SECRET = 'test-secret-that-is-long-enough-0123456789'
 export const ISSUER = 'roomler2'
@@ -103,9 +105,22 @@ export interface ConnectOptions {
   awaitConnected?: boolean
 }
 
+/** The published schema of each protocol message type, compiled once (application events are open). */
+const publishedSchemas = new Map(Object.entries(serverMessages).map(([type, schema]) => [type, TypeCompiler.Compile(schema)]))
+
+/** Why a received message breaks the published schema of its type, or undefined when it does not. */
+export function schemaViolation(message: ServerMessage): string | undefined {
+  const check = publishedSchemas.get(message?.type)
+  if (!check || check.Check(message)) return undefined
+  const error = check.Errors(message).First()
+  return `the service sent a ${message.type} that breaks its published schema (${error?.path}: ${error?.message}): ${JSON.stringify(message)}`
+}
+
 /** A WebSocket client that keeps every message it receives, in order, for tests to wait on. */
 export class TestClient {
   readonly received: ServerMessage[] = []
+  /** Received messages that broke their published schema; `next` and the test's end fail on any. */
+  readonly violations: string[] = []
   #cursor = 0
   #waiters: Array<() => void> = []
   closeCode: number | undefined
@@ -115,6 +130,8 @@ export class TestClient {
   constructor(readonly socket: WebSocket) {
     socket.on('message', (data, isBinary) => {
       this.received.push(isBinary ? { type: '<binary>', data: {} } : JSON.parse(data.toString()))
+      const violation = schemaViolation(this.received[this.received.length - 1]!)
+      if (violation) this.violations.push(violation)
       this.#wake()
     })
     this.closed = new Promise((resolve) => {
@@ -145,6 +162,7 @@ export class TestClient {
     const test = typeof match === 'string' ? (m: ServerMessage) => m.type === match : (match ?? (() => true))
     const deadline = Date.now() + timeoutMs
     for (;;) {
+      if (this.violations.length > 0) throw new Error(this.violations[0])
       while (this.#cursor < this.received.length) {
         const message = this.received[this.#cursor++]!
         if (test(message)) return message
@@ -203,6 +221,7 @@ export async function connect(t: Test, wsUrl: string, token: string, options: Co
   const client = new TestClient(socket)
   t.teardown(() => {
     if (client.closeCode === undefined) socket.terminate()
+    if (client.violations.length > 0) throw new Error(client.violations.join('\n'))
   })
   await new Promise<void>((resolve, reject) => {
     socket.once('open', () => resolve())
