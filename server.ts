@@ -8,6 +8,7 @@ import realtime from './app.js'
 import { ConfigError, configFromEnv, usesDevSecret } from './lib/config.js'
 import { DEMO_CHANNEL_ID, seedDemo } from './lib/demo.js'
 import { realtimeLogSerializers } from './lib/logging.js'
+import demoPage from './routes/demo-page.js'
 import type { RealtimeConfig } from './schemas/config.js'
 
 /** A shutdown that has not finished by then is cut short. */
@@ -37,6 +38,7 @@ await app.register(realtime, { ...config, production })
 
 const demo = !production && usesDevSecret(config) && app.realtimeStores.kind === 'memory'
 const demoUsers = demo ? seedDemo(app) : []
+if (demo) await app.register(demoPage, { channelId: DEMO_CHANNEL_ID, users: demoUsers })
 
 let closing = false
 async function shutdown(signal: string) {
@@ -74,6 +76,8 @@ if (demo) {
     'Demo mode (development secret, in-memory store). Not for production.',
     `Channel ${DEMO_CHANNEL_ID} has these members; a token for each (valid 12 hours):`,
     ...demoUsers.map((user) => `  ${user.username.padEnd(6)} ${user.id}  ${user.token}`),
+    '',
+    `Open the demo page: http://localhost:${port}/`,
     '',
     'Connect, for example:',
     `  npx wscat -c "ws://localhost:${port}/ws?token=${demoUsers[0]!.token}"`,

@@ -24,4 +24,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 npx tsc --noEmit -p tsconfig.json
+# The demo page runs from the built JS, as `npm start` serves it (test/e2e-browser.test.ts).
+npm run build --silent
 exec npx tsx test/run.ts "$@"
