@@ -25,6 +25,8 @@ declare module 'fastify' {
 
 /** How long a database call may wait for a server before it fails (and the client gets `unavailable`). */
 const SERVER_SELECTION_TIMEOUT_MS = 3000
+const FIRST_CONNECT_RETRY_MS = 250
+const MAX_CONNECT_RETRY_MS = 5000
 
 /**
  * Picks the stores: the host's own if given; else MongoDB, through a
@@ -39,12 +41,28 @@ const storesPlugin: FastifyPluginAsync<RealtimePluginOptions> = async (fastify, 
     return
   }
   if (!fastify.hasDecorator('mongo') && database.url) {
-    // Not connected here: the driver connects on first use, so the service
-    // starts (and serves) while the database is down, and catches up later.
+    // Connected in the background, so the service starts (and serves) while the
+    // database is down. A failed first connect leaves the driver's topology
+    // closed for good, so it is retried here until it succeeds.
     const client = new MongoClient(database.url, { serverSelectionTimeoutMS: SERVER_SELECTION_TIMEOUT_MS })
+    let closing = false
+    let retry: NodeJS.Timeout | undefined
+    const connect = (delayMs: number) => {
+      client.connect().catch((error: unknown) => {
+        if (closing) return
+        if (delayMs === FIRST_CONNECT_RETRY_MS) fastify.log.warn({ err: error }, 'MongoDB is not reachable yet; retrying')
+        retry = setTimeout(() => connect(Math.min(delayMs * 2, MAX_CONNECT_RETRY_MS)), delayMs)
+        retry.unref()
+      })
+    }
+    connect(FIRST_CONNECT_RETRY_MS)
     await fastify.register(fastifyMongo, { client })
     // Handed in, so @fastify/mongodb leaves it open: ours to close.
-    fastify.addHook('onClose', () => client.close(true))
+    fastify.addHook('onClose', () => {
+      closing = true
+      clearTimeout(retry)
+      return client.close(true)
+    })
   }
   if (fastify.hasDecorator('mongo')) {
     const db = fastify.mongo.client.db(database.name)
