@@ -290,10 +290,18 @@ export class RealtimeClient<Events extends object = {}> {
       return
     }
     if (!this.#send({ type: 'auth:refresh', data: { token } })) throw new RealtimeError('not connected')
-    const refused = new Promise<never>((_, reject) => this.#refreshes.push({ reject }))
-    // The server answers a refusal before the pong of a ping sent after it.
-    await Promise.race([this.ping(), refused])
-    this.#refreshes.shift()
+    const pending = { reject: (_error: Error) => {} }
+    const refused = new Promise<never>((_, reject) => {
+      pending.reject = reject
+      this.#refreshes.push(pending)
+    })
+    try {
+      // The server answers a refusal before the pong of a ping sent after it.
+      await Promise.race([this.ping(), refused])
+    } finally {
+      const index = this.#refreshes.indexOf(pending)
+      if (index >= 0) this.#refreshes.splice(index, 1)
+    }
     this.#token = token
   }
 
@@ -492,7 +500,10 @@ export class RealtimeClient<Events extends object = {}> {
     for (const refresh of this.#refreshes.splice(0)) refresh.reject(error)
     const socket = this.#socket
     this.#socket = null
-    if (socket) socket.onopen = socket.onmessage = socket.onerror = socket.onclose = null
+    if (!socket) return
+    socket.onopen = socket.onmessage = socket.onclose = null
+    // Still listening: `ws` throws an error event nobody listens to (e.g. closing while connecting).
+    socket.onerror = () => {}
   }
 
   #send(message: ClientMessage): boolean {

@@ -92,6 +92,23 @@ t.test('connects with a token: connecting, then open once `connected` arrives', 
   t.same(messages[0], { type: 'connected', data: { user_id: user } }, 'connected is the first message')
 })
 
+t.test('close() ends it for good, even while the upgrade is still under way', async (t) => {
+  const { app, wsUrl } = await build(t)
+  const user = objectId()
+  const { c, stateNames } = client(t, { url: wsUrl, token: signToken({ sub: user }) })
+  c.connect()
+  c.close()
+  t.same(stateNames(), ['connecting', 'closed'])
+  await t.rejects(c.ready(), 'ready() rejects')
+  await t.rejects(c.ping(), 'ping() rejects: not connected')
+  // A client that did connect, then closes: the server sees the connection go.
+  const other = client(t, { url: wsUrl, token: signToken({ sub: user }) })
+  await other.c.connect().ready()
+  other.c.close()
+  await eventually(() => app.wsRegistry.connectionCount === 0, WAIT_MS, 'the server forgetting the connection')
+  t.same(other.stateNames(), ['connecting', 'open', 'closed'])
+})
+
 t.test('startTyping renews itself while called, stops by itself after a quiet period; the others see one start and one stop', async (t) => {
   // The server ends an unrenewed typing:start after 800 ms; the burst lasts 1500 ms.
   const { app, wsUrl } = await build(t, { realtime: { typingTimeoutMs: 800, membershipCacheMs: 0 } })
