@@ -26,6 +26,8 @@ export class RedisClusterPresence implements ClusterPresence {
   /** This instance's users and their state as last known here (the fallback). */
   readonly #local = new Map<string, ChosenPresence | undefined>()
   readonly #listeners: Listener[] = []
+  /** Users who left here while Redis was unreachable: the other instances never heard. */
+  readonly #missedDepartures = new Map<string, ChosenPresence | undefined>()
   /** A change here did not reach Redis: resync when it answers again. */
   outOfStep = false
 
@@ -83,6 +85,7 @@ export class RedisClusterPresence implements ClusterPresence {
       return { last: last === 1, presence: asPresence(presence) }
     } catch {
       this.outOfStep = true
+      this.#missedDepartures.set(userId, known)
       return { last: true, presence: known }
     }
   }
@@ -123,7 +126,18 @@ export class RedisClusterPresence implements ClusterPresence {
       ...pairs,
     )) as [unknown[], unknown[]]
     this.outOfStep = false
-    this.#emit({ departed: departedFrom(flatDeparted), rejoined: rejoined.map(String) })
+    const departed = departedFrom(flatDeparted)
+    // Those who left here during the outage and are held by no instance now: tell everyone.
+    const missed = [...this.#missedDepartures].filter(([userId]) => !this.#local.has(userId))
+    this.#missedDepartures.clear()
+    if (missed.length > 0) {
+      const held = await this.redis.pipeline(missed.map(([userId]) => ['exists', this.keys.instancesOf(userId)])).exec()
+      missed.forEach(([userId, presence], i) => {
+        const stillHeld = held?.[i]?.[1] === 1
+        if (!stillHeld && !departed.some((d) => d.userId === userId)) departed.push({ userId, presence })
+      })
+    }
+    this.#emit({ departed, rejoined: rejoined.map(String) })
   }
 
   async close(): Promise<void> {

@@ -54,9 +54,11 @@ return departed
 `
 
 /**
- * After Redis was unreachable: makes Redis hold exactly this instance's users.
+ * After Redis was unreachable: makes Redis hold exactly this instance's users,
+ * with the state this instance knows (newer than what Redis kept).
  * KEYS: instances, presence. ARGV: instance, prefix, now, then user/presence pairs
- * ('' when not settled). → {{user, presence, …} now offline, {user, …} Redis had lost}
+ * ('' when not settled). → {{user, presence, …} now offline, {user, …} whose state
+ * Redis had lost or held otherwise}
  */
 export const RESYNC = `
 local instance, prefix = ARGV[1], ARGV[2]
@@ -80,10 +82,9 @@ local rejoined = {}
 for user, presence in pairs(current) do
   redis.call('SADD', users_key, user)
   redis.call('SADD', prefix .. 'u:' .. user, instance)
-  if redis.call('HEXISTS', KEYS[2], user) == 0 then
-    if presence ~= '' then redis.call('HSET', KEYS[2], user, presence) end
-    table.insert(rejoined, user)
-  end
+  local before = redis.call('HGET', KEYS[2], user)
+  if presence ~= '' and before ~= presence then redis.call('HSET', KEYS[2], user, presence) end
+  if before ~= presence then table.insert(rejoined, user) end
 end
 redis.call('ZADD', KEYS[1], ARGV[3], instance)
 return {departed, rejoined}
