@@ -41,6 +41,16 @@ const realtime: FastifyPluginAsync<RealtimePluginOptions> = async (fastify, opti
   if (!fastify.hasDecorator('websocketServer')) {
     await fastify.register(fastifyWebsocket, {
       options: { maxPayload: limits.maxPayloadBytes },
+      // A client's protocol mistake (an oversized frame, bad UTF-8) is theirs, not ours:
+      // ws closes it with the right code; log it quietly and let the close finish.
+      errorHandler(error: Error & { code?: string }, socket, request) {
+        if (error.code?.startsWith('WS_ERR_')) {
+          request.log.debug({ err: error }, 'websocket protocol error from the client')
+          return
+        }
+        request.log.error({ err: error }, 'websocket error')
+        socket.terminate()
+      },
       // Going away, not the bare close ws would send: clients reconnect elsewhere.
       preClose(done) {
         for (const client of fastify.websocketServer.clients) client.close(CloseCode.GOING_AWAY, 'server shutting down')

@@ -10,9 +10,13 @@ function decodeKey(raw: string): string {
   }
 }
 
+/** Three base64url segments: a JWT, whatever key it came under (or none). */
+const LOOKS_LIKE_JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
+
 /**
  * A URL with every token query value replaced, fit for a log line. Keys are
- * compared as the query parser reads them (`%74oken` is `token` too).
+ * compared as the query parser reads them (`%74oken` and `token[]` are
+ * `token` too), and anything shaped like a JWT goes whatever its key.
  */
 export function redactUrl(url: string): string {
   const query = url.indexOf('?')
@@ -23,7 +27,11 @@ export function redactUrl(url: string): string {
     .map((pair) => {
       const eq = pair.indexOf('=')
       const rawKey = eq < 0 ? pair : pair.slice(0, eq)
-      return TOKEN_KEYS.has(decodeKey(rawKey).trim().toLowerCase()) ? `${rawKey}=[REDACTED]` : pair
+      const key = decodeKey(rawKey).trim().toLowerCase().replace(/\[\]$/, '')
+      const value = eq < 0 ? '' : decodeKey(pair.slice(eq + 1))
+      if (TOKEN_KEYS.has(key) || LOOKS_LIKE_JWT.test(value)) return `${rawKey}=[REDACTED]`
+      if (LOOKS_LIKE_JWT.test(decodeKey(rawKey))) return '[REDACTED]'
+      return pair
     })
   return `${url.slice(0, query + 1)}${pairs.join('&')}`
 }

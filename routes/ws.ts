@@ -59,12 +59,10 @@ const wsRoute: FastifyPluginAsync = async (fastify) => {
   let shuttingDown = false
 
   /** A connection is gone: out of the registry, its typing ended, its presence uncounted. */
-  function forget(connection: Connection, code?: number) {
+  function forget(connection: Connection) {
     if (connection.released) return
     connection.released = true
     connection.markClosed()
-    // ws closes an oversized frame itself; its code is the only trace of why.
-    if (code === CloseCode.MESSAGE_TOO_BIG && connection.closeReason === 'client') connection.closeReason = 'payload_too_big'
     metrics.closes.add(connection.closeReason)
     registry.remove(connection)
     if (shuttingDown) return
@@ -98,7 +96,13 @@ const wsRoute: FastifyPluginAsync = async (fastify) => {
     socket.on('pong', () => {
       connection.alive = true
     })
-    socket.on('close', (code) => forget(connection, code))
+    socket.on('close', () => forget(connection))
+    // ws closes an oversized frame (1009) itself; its error is the only trace of why.
+    socket.on('error', (error: Error & { code?: string }) => {
+      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' && connection.closeReason === 'client') {
+        connection.closeReason = 'payload_too_big'
+      }
+    })
     void presence.connectionOpened(connection.userId).then(() => {
       if (connection.closed) return
       const connected: ConnectedMessage = { type: 'connected', data: { user_id: connection.userId } }
