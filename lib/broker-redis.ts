@@ -2,6 +2,8 @@ import type { Redis } from 'ioredis'
 import type { Audience, Broker, BrokerHandlers, Outbound } from './broker.js'
 import type { RedisKeys } from './redis-keys.js'
 
+const PRESENCE = 'presence:update'
+
 export interface BrokerLog {
   warn(obj: object, msg: string): void
 }
@@ -20,6 +22,8 @@ export class RedisBroker implements Broker {
   #handlers: BrokerHandlers | null = null
   /** Remote users → the instances holding them. */
   readonly #where = new Map<string, Set<string>>()
+  /** What this instance's connections were last told of each user's visible presence (absent: offline). */
+  readonly #told = new Map<string, string>()
   #failures = 0
 
   constructor(
@@ -41,6 +45,7 @@ export class RedisBroker implements Broker {
     // The type is a header line (for counting); the payload carries the real one.
     const type = event.type.includes('\n') ? event.type.replace(/\n/g, ' ') : event.type
     if ('everyone' in audience) {
+      if (event.type === PRESENCE) this.#remember(event.payload)
       const exclude = audience.exclude && audience.exclude.size > 0 ? JSON.stringify([...audience.exclude]) : ''
       this.#send(this.keys.everyone, `e\n${this.instanceId}\n${type}\n${exclude}\n${event.payload}`)
       return
@@ -77,24 +82,58 @@ export class RedisBroker implements Broker {
     this.#send(this.keys.everyone, `g\n${this.instanceId}\n${instanceId}`)
   }
 
-  /** Replaces the directory with what Redis holds (at start, and after Redis came back). */
+  /**
+   * Adds to the directory what Redis holds (at start, and after Redis came
+   * back), and forgets instances that are gone. It adds rather than replaces:
+   * an arrival announced a moment ago may not be in Redis yet, and a stale
+   * entry only costs a publish the other instance ignores.
+   */
   async rebuildDirectory(): Promise<void> {
     const instances = await this.pub.zrange(this.keys.instances, '0', '-1')
-    const where = new Map<string, Set<string>>()
+    const live = new Set(instances)
     for (const instanceId of instances) {
       if (instanceId === this.instanceId) continue
       for (const userId of await this.pub.smembers(this.keys.usersOf(instanceId))) {
-        let holders = where.get(userId)
-        if (!holders) where.set(userId, (holders = new Set()))
+        let holders = this.#where.get(userId)
+        if (!holders) this.#where.set(userId, (holders = new Set()))
         holders.add(instanceId)
       }
     }
-    this.#where.clear()
-    for (const [userId, holders] of where) this.#where.set(userId, holders)
+    for (const [userId, holders] of this.#where) {
+      for (const instanceId of holders) if (!live.has(instanceId)) holders.delete(instanceId)
+      if (holders.size === 0) this.#where.delete(userId)
+    }
+  }
+
+  /**
+   * After an outage some announcements never arrived: tells this instance's
+   * connections whatever differs between what they were told and the presence
+   * Redis holds now. Idempotent: it sends nothing when they agree.
+   */
+  async catchUpPresence(): Promise<void> {
+    const handlers = this.#handlers
+    if (!handlers) return
+    const states = await this.pub.hgetall(this.keys.presence)
+    const tell = (userId: string, presence: string) => {
+      const payload = JSON.stringify({ type: PRESENCE, data: { user_id: userId, presence } })
+      this.#remember(payload)
+      handlers.deliver({ everyone: true, exclude: new Set([userId]) }, { type: PRESENCE, payload })
+    }
+    for (const [userId, presence] of Object.entries(states)) {
+      const visible = presence === 'invisible' ? 'offline' : presence
+      if ((this.#told.get(userId) ?? 'offline') !== visible) tell(userId, visible)
+    }
+    for (const userId of [...this.#told.keys()]) if (!(userId in states)) tell(userId, 'offline')
   }
 
   async close(): Promise<void> {
     this.#handlers = null
+  }
+
+  #remember(payload: string): void {
+    const { data } = JSON.parse(payload) as { data: { user_id: string; presence: string } }
+    if (data.presence === 'offline') this.#told.delete(data.user_id)
+    else this.#told.set(data.user_id, data.presence)
   }
 
   #send(channel: string, message: string): void {
@@ -127,6 +166,7 @@ export class RedisBroker implements Broker {
         kind === 'e'
           ? { everyone: true, exclude: audienceText ? new Set(JSON.parse(audienceText) as string[]) : undefined }
           : { users: JSON.parse(audienceText) as string[] }
+      if (kind === 'e' && type === PRESENCE) this.#remember(payload)
       handlers.deliver(audience, { type, payload })
     } else if (kind === 'd') {
       const [userId, here] = rest.split('\n')

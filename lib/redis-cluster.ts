@@ -22,6 +22,8 @@ export interface RedisClusterOptions {
 
 /** A Redis command that gets no answer in this long counts as Redis being down. */
 const COMMAND_TIMEOUT_MS = 1000
+/** How many heartbeats after a resync re-check what other instances announced. */
+const SETTLE_ROUNDS = 3
 /** Reconnect attempts back off up to this. */
 const MAX_RECONNECT_DELAY_MS = 2000
 
@@ -53,6 +55,8 @@ export async function startRedisCluster(options: RedisClusterOptions) {
   const typing = new RedisTypingState(redis, keys, options.typingTimeoutMs)
   let up = false
   let closing = false
+  /** Heartbeats after a resync that re-check the directory and presence, for announcements lost meanwhile. */
+  let settleRounds = 0
 
   options.registry.watch((userId, here) => broker.announceUser(userId, here))
 
@@ -63,6 +67,9 @@ export async function startRedisCluster(options: RedisClusterOptions) {
     try {
       await presence.resync(Date.now())
       await broker.rebuildDirectory()
+      // Other instances resync at their own pace, and may announce while this
+      // one's subscription is still coming back: look again a few times.
+      settleRounds = SETTLE_ROUNDS
       up = true
       log.info({ reason }, 'in step with the other instances')
     } catch (error) {
@@ -75,7 +82,13 @@ export async function startRedisCluster(options: RedisClusterOptions) {
       const now = Date.now()
       // 1: this instance was not in the set, so others counted it out: tell them it is back.
       const added = await redis.zadd(keys.instances, now, instanceId)
-      if (added === 1 || presence.outOfStep || !up) await catchUp(added === 1 ? 'registered' : 'redis is back')
+      if (added === 1 || presence.outOfStep || !up) {
+        await catchUp(added === 1 ? 'registered' : 'redis is back')
+      } else if (settleRounds > 0) {
+        settleRounds--
+        await broker.rebuildDirectory()
+        await broker.catchUpPresence()
+      }
       for (const dead of await redis.zrangebyscore(keys.instances, '-inf', now - instanceTtlMs)) {
         if (dead === instanceId) continue
         await presence.reap(dead)

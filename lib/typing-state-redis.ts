@@ -41,7 +41,7 @@ export class RedisTypingState implements TypingState {
     try {
       return (await this.redis.del(this.keys.typing(channelId, userId))) === 1
     } catch {
-      return false
+      return undefined
     }
   }
 

@@ -15,8 +15,8 @@ export type ExpiryCheck =
 export interface TypingState {
   /** `started`: announce it; `renewed`: it was already on, and now lasts until `expiresAt`. */
   start(channelId: string, userId: string, owner: string, expiresAt: number): Promise<'started' | 'renewed'>
-  /** Whether it was on (and so its stop is to be announced). */
-  stop(channelId: string, userId: string): Promise<boolean>
+  /** Whether it was on (and so its stop is to be announced); undefined when the shared state could not say. */
+  stop(channelId: string, userId: string): Promise<boolean | undefined>
   /** The owner's check of a typist due at `now`. */
   expire(channelId: string, userId: string, owner: string, now: number): Promise<ExpiryCheck>
   /** The owner's connection closed: ends it if that connection still owns it. */

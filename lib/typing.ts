@@ -71,8 +71,11 @@ export class TypingService {
     const members = await this.membership.members(channelId)
     const userId = connection.userId
     if (!members.set.has(userId)) throw new NotAMemberError(channelId)
-    const wasTyping = await this.state.stop(channelId, userId)
-    this.#disown(`${channelId}:${userId}`)
+    const key = `${channelId}:${userId}`
+    const stopped = await this.state.stop(channelId, userId)
+    // The shared state could not say (Redis away): a typist started here is known here.
+    const wasTyping = stopped ?? this.#owned.has(key)
+    this.#disown(key)
     if (wasTyping) this.#announceStop(channelId, userId, members.list)
   }
 
