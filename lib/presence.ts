@@ -89,7 +89,7 @@ export class PresenceService {
     const chosen = this.writer.unwritten(userId)?.chosenPresence ?? stored
     const presence: ChosenPresence = chosen === 'dnd' || chosen === 'invisible' ? chosen : 'online'
     await this.cluster.setPresence(userId, presence)
-    this.writer.record(userId, { presence })
+    this.writer.record(userId, { presence, changedAt: this.now() })
     if (presence !== 'invisible') this.dispatcher.toEveryone(event(userId, presence), { exclude: [userId] })
   }
 
@@ -109,7 +109,8 @@ export class PresenceService {
 
   /** The last connection anywhere is gone: stored offline, and announced unless nobody saw the user. */
   #wentOffline({ userId, presence }: Departed): void {
-    this.writer.record(userId, { presence: 'offline', lastActiveAt: this.now() })
+    const at = this.now()
+    this.writer.record(userId, { presence: 'offline', lastActiveAt: at, changedAt: at })
     if (presence !== undefined && presence !== 'invisible') {
       this.dispatcher.toEveryone(event(userId, 'offline'), { exclude: [userId] })
     }
@@ -151,7 +152,7 @@ export class PresenceService {
     if (!this.#users.has(userId)) return Promise.resolve()
     return this.#enqueue(userId, async () => {
       const before = await this.cluster.setPresence(userId, presence)
-      this.writer.record(userId, { presence, chosenPresence: presence })
+      this.writer.record(userId, { presence, chosenPresence: presence, changedAt: this.now() })
       this.dispatcher.sendToUser(userId, event(userId, presence))
       const after = visiblePresence(presence)
       if (after !== visiblePresence(before ?? 'offline')) {

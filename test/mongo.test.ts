@@ -26,7 +26,7 @@ function roomler2User(id: string, extra: Document = {}): Document {
   }
 }
 
-const PRESENCE_FIELDS = new Set(['presence', 'chosen_presence', 'last_active_at'])
+const PRESENCE_FIELDS = new Set(['presence', 'chosen_presence', 'last_active_at', 'presence_changed_at'])
 function otherFields(doc: Document): Buffer {
   const rest: Document = {}
   for (const [key, value] of Object.entries(doc)) if (!PRESENCE_FIELDS.has(key)) rest[key] = value

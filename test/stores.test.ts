@@ -90,6 +90,23 @@ interface PresenceHarness {
 type PresenceFactory = (t: Test) => Promise<PresenceHarness>
 
 function presenceSuite(t: Test, makeStore: PresenceFactory) {
+  t.test('of two writes the later change wins, whichever lands last', async (t) => {
+    const { store, createUser, read } = await makeStore(t)
+    const user = objectId()
+    await createUser(user)
+    const earlier = new Date(Date.now() - 1000)
+    const later = new Date()
+    await store.write(user, { presence: 'dnd', chosenPresence: 'dnd', changedAt: later })
+    await store.write(user, { presence: 'online', chosenPresence: 'online', changedAt: earlier })
+    t.equal((await read(user))?.presence, 'dnd', 'the late-landing older write was dropped')
+    t.equal(await store.chosenPresence(user), 'dnd')
+    await store.write(user, { presence: 'offline', lastActiveAt: later, changedAt: new Date(later.getTime() + 1) })
+    t.equal((await read(user))?.presence, 'offline', 'a newer write lands')
+    await store.write(user, { presence: 'online', changedAt: new Date(later.getTime() + 2) })
+    t.equal(await store.markOrphansOffline([], earlier), 0, 'an orphan sweep older than the last change changes nothing')
+    t.equal((await read(user))?.presence, 'online')
+  })
+
   t.test('an unknown user has no chosen presence', async (t) => {
     const { store } = await makeStore(t)
     t.equal(await store.chosenPresence(objectId()), undefined)
@@ -275,7 +292,7 @@ const USERS_SEED = {
   presence: 'offline',
   last_active_at: new Date('2024-02-03T04:05:06.789Z'),
 }
-const PRESENCE_FIELDS = ['presence', 'chosen_presence', 'last_active_at']
+const PRESENCE_FIELDS = ['presence', 'chosen_presence', 'last_active_at', 'presence_changed_at']
 
 function withoutPresence(doc: Document): Document {
   const rest: Document = {}

@@ -10,7 +10,9 @@ export class MemoryPresenceStore implements PresenceStore {
   }
 
   async write(userId: string, record: PresenceRecord): Promise<void> {
-    this.#users.set(userId, { ...this.#users.get(userId), ...record })
+    const stored = this.#users.get(userId)
+    if (record.changedAt && stored?.changedAt && record.changedAt < stored.changedAt) return
+    this.#users.set(userId, { ...stored, ...record })
   }
 
   /** What was last written for a user (for the demo and tests). */
@@ -23,7 +25,8 @@ export class MemoryPresenceStore implements PresenceStore {
     let changed = 0
     for (const [userId, record] of this.#users) {
       if (keep.has(userId) || record.presence === undefined || record.presence === 'offline') continue
-      this.#users.set(userId, { ...record, presence: 'offline', lastActiveAt: at })
+      if (record.changedAt && record.changedAt > at) continue
+      this.#users.set(userId, { ...record, presence: 'offline', lastActiveAt: at, changedAt: at })
       changed++
     }
     return changed

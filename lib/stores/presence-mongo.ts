@@ -7,6 +7,12 @@ interface UserDoc {
   presence?: string
   chosen_presence?: string
   last_active_at?: Date
+  presence_changed_at?: Date
+}
+
+/** Matches a record whose stored change is not newer than `at` (or has none). */
+function notNewerThan(at: Date) {
+  return { $or: [{ presence_changed_at: { $exists: false } }, { presence_changed_at: { $lte: at } }] }
 }
 
 const CHOSEN = new Set<string>(['online', 'idle', 'dnd', 'invisible'])
@@ -31,14 +37,20 @@ export class MongoPresenceStore implements PresenceStore {
     if (record.chosenPresence !== undefined) set.chosen_presence = record.chosenPresence
     if (record.lastActiveAt !== undefined) set.last_active_at = record.lastActiveAt
     if (Object.keys(set).length === 0) return
+    const _id = new ObjectId(userId)
     // No upsert: users are Roomler2's to create.
-    await this.#users.updateOne({ _id: new ObjectId(userId) }, { $set: set })
+    if (record.changedAt === undefined) {
+      await this.#users.updateOne({ _id }, { $set: set })
+      return
+    }
+    set.presence_changed_at = record.changedAt
+    await this.#users.updateOne({ _id, ...notNewerThan(record.changedAt) }, { $set: set })
   }
 
   async markOrphansOffline(except: readonly string[], at: Date): Promise<number> {
     const result = await this.#users.updateMany(
-      { presence: { $exists: true, $ne: 'offline' }, _id: { $nin: except.map((id) => new ObjectId(id)) } },
-      { $set: { presence: 'offline', last_active_at: at } },
+      { presence: { $exists: true, $ne: 'offline' }, _id: { $nin: except.map((id) => new ObjectId(id)) }, ...notNewerThan(at) },
+      { $set: { presence: 'offline', last_active_at: at, presence_changed_at: at } },
     )
     return result.modifiedCount
   }

@@ -5,6 +5,12 @@ export interface PresenceRecord {
   presence?: Presence
   chosenPresence?: ChosenPresence
   lastActiveAt?: Date
+  /**
+   * When the change happened. A write older than the one already stored is
+   * dropped, so that of two instances' writes for a user the later change wins
+   * whichever lands last (stored as `presence_changed_at`).
+   */
+  changedAt?: Date
 }
 
 /** A user's stored presence: Roomler2's `users` collection. */
