@@ -5,7 +5,6 @@
  */
 import t from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
-import { createServer } from 'node:net'
 import { WebSocket } from 'ws'
 import realtime, { type RealtimePluginOptions } from '../app.js'
 import { RealtimeClient, type ClientState, type RealtimeClientOptions, type StateChange } from '../client/index.js'
@@ -13,6 +12,7 @@ import { MAX_DROPS_IN_A_ROW } from '../lib/connection.js'
 import type { Presence } from '../schemas/common.js'
 import type { MemoryMembershipStore } from '../lib/stores/membership-memory.js'
 import { ISSUER, SECRET, WAIT_MS, build, eventually, objectId, signToken } from './helper.js'
+import { freePort } from './servers/ports.js'
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 
@@ -61,14 +61,6 @@ function nextMessage<T = any>(c: RealtimeClient<any>, type: string, match: (m: a
   })
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
-  const address = server.address()
-  const port = typeof address === 'object' && address ? address.port : 0
-  await new Promise<void>((done) => server.close(() => done()))
-  return port
-}
 
 /** The service on a fixed port, as a restart brings it back. */
 async function listenOn(port: number, options: RealtimePluginOptions = {}): Promise<FastifyInstance> {

@@ -15,7 +15,6 @@
  * contract's own bounds. Run with `npx tsx test/run.ts test/cluster-faults.test.ts`.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import { createInterface } from 'node:readline'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -38,6 +37,7 @@ import {
 } from './helper.js'
 import { startRedis } from './servers/redis.js'
 import { recordFigures } from './reliability/record.js'
+import { freePort } from './servers/ports.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const INSTANCE_TTL_MS = 1000
@@ -142,14 +142,6 @@ async function presences(baseUrl: string, asker: string, userIds: string[]): Pro
   return answer.body.presences as Record<string, string>
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
-  const address = server.address()
-  const port = typeof address === 'object' && address ? address.port : 0
-  await new Promise<void>((done) => server.close(() => done()))
-  return port
-}
 
 interface SpawnedInstance {
   child: ChildProcess

@@ -6,13 +6,13 @@
 import t from 'tap'
 import { execFile, spawn } from 'node:child_process'
 import { mkdir, readdir, stat } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { DEMO_USERS } from '../lib/demo.js'
+import { freePort } from './servers/ports.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const OUTPUT = join(ROOT, 'test-output')
@@ -41,14 +41,6 @@ async function ensureBuilt(): Promise<void> {
   await promisify(execFile)(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT })
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
-  const address = server.address()
-  const port = typeof address === 'object' && address ? address.port : 0
-  await new Promise<void>((done) => server.close(() => done()))
-  return port
-}
 
 /** `node dist/server.js` in demo mode on a free port, killed by its PID when the tests end. */
 async function startServer(): Promise<string> {

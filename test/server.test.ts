@@ -4,13 +4,13 @@
  * Never imported. Every child is killed by its PID when its test ends.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import { createInterface } from 'node:readline'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { DEMO_CHANNEL_ID, DEMO_USERS } from '../lib/demo.js'
 import { WAIT_MS, connect, signToken } from './helper.js'
+import { freePort } from './servers/ports.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 /** How long a spawned server may take to start (tsx compiles on the fly). */
@@ -19,14 +19,6 @@ const START_MS = 15_000
 const SHUTDOWN_MS = 5_000
 const JWT_LIKE = /eyJ[\w-]+\.[\w-]+\.[\w-]+/
 
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
-  const address = server.address()
-  const port = typeof address === 'object' && address ? address.port : 0
-  await new Promise<void>((done) => server.close(() => done()))
-  return port
-}
 
 interface Exit {
   code: number | null

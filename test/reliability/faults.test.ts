@@ -9,7 +9,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -19,6 +18,7 @@ import t, { type Test } from 'tap'
 import { startFerretDB, type RunningFerretDB } from '../servers/ferretdb.js'
 import { SECRET, WAIT_MS, build, connect, eventually, objectId, signToken, type TestClient } from '../helper.js'
 import { recordFigures } from './record.js'
+import { freePort } from '../servers/ports.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 /** How long a spawned server may take to listen (tsx compiles on the fly; a down database adds the orphan wait). */
@@ -28,14 +28,6 @@ const UNAVAILABLE_MS = 8_000
 /** Presence writes are retried with a backoff of at most 5 s; catching up may take that plus a server selection. */
 const CATCH_UP_MS = 15_000
 
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
-  const address = server.address()
-  const port = typeof address === 'object' && address ? address.port : 0
-  await new Promise<void>((done) => server.close(() => done()))
-  return port
-}
 
 /** A FerretDB of this test's own that can be stopped and started again on the same port and data. */
 interface OwnFerretDB {

@@ -7,9 +7,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createConnection, createServer } from 'node:net'
+import { createConnection } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { freePort } from './ports.js'
 
 export const redisServerBinary = process.env.REDIS_SERVER ?? 'redis-server'
 
@@ -33,14 +34,6 @@ export interface RunningRedis {
   close(): Promise<void>
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
-  const address = server.address()
-  const port = typeof address === 'object' && address ? address.port : 0
-  await new Promise<void>((done) => server.close(() => done()))
-  return port
-}
 
 /** Sends PING over a plain TCP connection; true when the answer is +PONG. */
 function ping(port: number, timeoutMs = 1000): Promise<boolean> {
