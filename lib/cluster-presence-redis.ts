@@ -40,15 +40,7 @@ export class RedisClusterPresence implements ClusterPresence {
   async join(userId: string) {
     this.#local.set(userId, undefined)
     try {
-      const [first, presence] = (await this.redis.eval(
-        JOIN,
-        3,
-        this.keys.instancesOf(userId),
-        this.keys.usersOf(this.instanceId),
-        this.keys.presence,
-        this.instanceId,
-        userId,
-      )) as [number, unknown]
+      const [first, presence] = await this.#holding(JOIN, userId)
       const state = asPresence(presence)
       this.#local.set(userId, state)
       return { first: first === 1, presence: state }
@@ -73,15 +65,7 @@ export class RedisClusterPresence implements ClusterPresence {
     const known = this.#local.get(userId)
     this.#local.delete(userId)
     try {
-      const [last, presence] = (await this.redis.eval(
-        LEAVE,
-        3,
-        this.keys.instancesOf(userId),
-        this.keys.usersOf(this.instanceId),
-        this.keys.presence,
-        this.instanceId,
-        userId,
-      )) as [number, unknown]
+      const [last, presence] = await this.#holding(LEAVE, userId)
       return { last: last === 1, presence: asPresence(presence) }
     } catch {
       this.outOfStep = true
@@ -142,6 +126,12 @@ export class RedisClusterPresence implements ClusterPresence {
 
   async close(): Promise<void> {
     this.#listeners.length = 0
+  }
+
+  /** Runs JOIN or LEAVE: this instance starts or stops holding the user. → {first or last, presence} */
+  async #holding(script: string, userId: string): Promise<[number, unknown]> {
+    const keys = [this.keys.instancesOf(userId), this.keys.usersOf(this.instanceId), this.keys.presence]
+    return (await this.redis.eval(script, keys.length, ...keys, this.instanceId, userId)) as [number, unknown]
   }
 
   #emit(change: { departed: Departed[]; rejoined: string[] }): void {
