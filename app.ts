@@ -18,6 +18,18 @@ import asyncApiRoute from './routes/asyncapi.js'
 import metricsRoute from './routes/metrics.js'
 import publishRoute from './routes/publish.js'
 import { CloseCode } from './lib/close-codes.js'
+import { RegistrationError } from './lib/config.js'
+// The decorators' types are module augmentations of 'fastify', one beside each plugin.
+// These imports keep them in app.d.ts, so that a host importing the package sees them.
+import './plugins/config.js'
+import './plugins/stores.js'
+import './plugins/auth.js'
+import './plugins/registry.js'
+import './plugins/metrics.js'
+import './plugins/cluster.js'
+import './plugins/dispatcher.js'
+import './plugins/presence.js'
+import './plugins/typing.js'
 
 export type { RealtimePluginOptions } from './plugins/config.js'
 export type { RealtimeConfig, RealtimeOptions } from './schemas/config.js'
@@ -28,6 +40,8 @@ export type { MembershipStore } from './lib/stores/membership-store.js'
 export type { PresenceStore, PresenceRecord } from './lib/stores/presence-store.js'
 export { realtimeLogSerializers } from './lib/logging.js'
 export { CloseCode } from './lib/close-codes.js'
+export { ConfigError, RegistrationError } from './lib/config.js'
+export type { RealtimeStores } from './plugins/stores.js'
 
 /**
  * Roomler Realtime as a Fastify plugin: `app.register(realtime, options)`.
@@ -35,6 +49,12 @@ export { CloseCode } from './lib/close-codes.js'
  * instance with `wsRegistry` and `wsDispatcher` for the host to push events.
  */
 const realtime: FastifyPluginAsync<RealtimePluginOptions> = async (fastify, options) => {
+  if (fastify.hasDecorator('realtimeConfig')) {
+    throw new RegistrationError(
+      'ROOMLER_ALREADY_REGISTERED',
+      'roomler-realtime is already registered on this instance: register it once (its decorators and routes are shared by every plugin)',
+    )
+  }
   await fastify.register(configPlugin, options)
   const { realtime: limits } = fastify.realtimeConfig
 

@@ -14,6 +14,17 @@ export class ConfigError extends Error {
   }
 }
 
+/** A mistake in how a host registers the plugin (not in a value), e.g. registering it twice. */
+export class RegistrationError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message)
+    this.name = 'RegistrationError'
+  }
+}
+
 const checkConfig = TypeCompiler.Compile(RealtimeConfig)
 
 export interface ConfigLeaf {
@@ -93,6 +104,55 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): { options: RealtimeOptio
   return { options: options as RealtimeOptions, sources }
 }
 
+/** Edit distance, to suggest the option a typo meant. */
+function distance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    previous = current
+  }
+  return previous[b.length]!
+}
+
+function closest(name: string, known: string[]): string | undefined {
+  const lower = name.toLowerCase()
+  let best: { name: string; score: number } | undefined
+  for (const candidate of known) {
+    const other = candidate.toLowerCase()
+    const score = other.startsWith(lower) || lower.startsWith(other) ? 0 : distance(lower, other)
+    if (score <= Math.max(2, Math.floor(name.length / 3)) && (!best || score < best.score)) best = { name: candidate, score }
+  }
+  return best?.name
+}
+
+/** The first option key the configuration does not have, with a suggestion; undefined when all are known. */
+function unknownOption(options: Record<string, unknown>): ConfigError | undefined {
+  const sections = Object.keys(RealtimeConfig.properties)
+  for (const [section, value] of Object.entries(options)) {
+    if (!sections.includes(section)) {
+      if (section === 'prefix') {
+        return new ConfigError('option prefix', 'is not supported: the plugin’s routes (/ws, /health, …) are served at the root of the instance')
+      }
+      const guess = closest(section, sections)
+      return new ConfigError(`option ${section}`, `is not an option of roomler-realtime${guess ? ` (did you mean ${guess}?)` : ''}; the options are ${[...sections, 'production', 'stores'].join(', ')}`)
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) continue // the schema names the wrong type
+    const keys = Object.keys((RealtimeConfig.properties[section as keyof RealtimeConfig] as TObject).properties)
+    for (const key of Object.keys(value)) {
+      if (keys.includes(key)) continue
+      const guess = closest(key, keys)
+      return new ConfigError(
+        `option ${section}.${key}`,
+        `is not an option of roomler-realtime${guess ? ` (did you mean ${section}.${guess}?)` : ''}; ${section} has ${keys.join(', ')}`,
+      )
+    }
+  }
+  return undefined
+}
+
 export interface ResolveOptions {
   /** NODE_ENV=production: the development secret is refused. */
   production?: boolean
@@ -109,6 +169,8 @@ export function resolveConfig(options: RealtimeOptions = {}, resolve: ResolveOpt
     return leaf ? `option ${leaf.section}.${leaf.key} (${leaf.env})` : `option ${path.slice(1).replaceAll('/', '.')}`
   }
   if (options === null || typeof options !== 'object') throw new ConfigError('options', 'must be an object')
+  const unknown = unknownOption(options as Record<string, unknown>)
+  if (unknown) throw unknown
 
   const candidate = Value.Default(RealtimeConfig, Value.Clone(options)) as RealtimeConfig
   if (!checkConfig.Check(candidate)) {

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
 import type { RealtimeConfig, RealtimeOptions } from '../schemas/config.js'
-import { resolveConfig } from '../lib/config.js'
+import { resolveConfig, usesDevSecret } from '../lib/config.js'
 import type { MembershipStore } from '../lib/stores/membership-store.js'
 import type { PresenceStore } from '../lib/stores/presence-store.js'
 
@@ -22,7 +22,13 @@ declare module 'fastify' {
 
 const configPlugin: FastifyPluginAsync<RealtimePluginOptions> = async (fastify, options) => {
   const { production = process.env.NODE_ENV === 'production', stores: _stores, ...config } = options
-  fastify.decorate('realtimeConfig', resolveConfig(config, { production }))
+  // A host that registered its own @fastify/jwt signs with its own secret: jwt.secret is not used then.
+  const hostJwt = fastify.hasDecorator('jwt')
+  const resolved = resolveConfig(config, { production: production && !hostJwt })
+  if (!hostJwt && usesDevSecret(resolved)) {
+    fastify.log.warn('roomler-realtime: jwt.secret is not set, so tokens are checked with the development secret (refused when NODE_ENV=production)')
+  }
+  fastify.decorate('realtimeConfig', resolved)
 }
 
 export default fp(configPlugin, { name: 'realtime-config', fastify: '5.x' })
