@@ -14,10 +14,6 @@
  * The measured times are recorded with recordFigures, not asserted beyond the
  * contract's own bounds. Run with `npx tsx test/run.ts test/cluster-faults.test.ts`.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { createInterface } from 'node:readline'
-import { dirname, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { performance } from 'node:perf_hooks'
 import t, { type Test } from 'tap'
 import { ObjectId, type Db, type Document } from 'mongodb'
@@ -37,9 +33,8 @@ import {
 } from './helper.js'
 import { startRedis } from './servers/redis.js'
 import { recordFigures } from './reliability/record.js'
-import { freePort } from './servers/ports.js'
+import { spawnStandalone } from './servers/standalone.js'
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const INSTANCE_TTL_MS = 1000
 /** The margin the contract's "within INSTANCE_TTL_MS" is given: heartbeats, a sweep, a publish. */
 const COUNTED_OUT_MARGIN_MS = 5000
@@ -142,63 +137,6 @@ async function presences(baseUrl: string, asker: string, userIds: string[]): Pro
   return answer.body.presences as Record<string, string>
 }
 
-
-interface SpawnedInstance {
-  child: ChildProcess
-  url: string
-  wsUrl: string
-  /** Resolves when the process has exited. */
-  exited: Promise<void>
-  output(): string
-}
-
-/**
- * The standalone server as an operator runs it (`node --import tsx server.ts`),
- * with `env` on top of this process's environment less any ROOMLER__*;
- * resolves once it listens. Killed by its PID when the test ends.
- */
-async function spawnInstance(t: Test, env: Record<string, string>): Promise<SpawnedInstance> {
-  const port = await freePort()
-  const base: NodeJS.ProcessEnv = {}
-  for (const [name, value] of Object.entries(process.env)) {
-    if (name.startsWith('ROOMLER__') || name === 'NODE_ENV' || name === 'LOG_LEVEL') continue
-    base[name] = value
-  }
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
-    cwd: ROOT,
-    env: { ...base, ROOMLER__APP__HOST: '127.0.0.1', ROOMLER__APP__PORT: String(port), ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  const killIt = () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  }
-  t.teardown(killIt)
-  // Also if this test process ends without its teardown (by its PID, as the teardown does).
-  process.once('exit', killIt)
-  const lines: string[] = []
-  let stderr = ''
-  child.stderr!.on('data', (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString()).slice(-8000)
-  })
-  const exited = new Promise<void>((done) => child.once('exit', () => done()))
-  const output = () => `stdout:\n${lines.slice(-40).join('\n')}\nstderr:\n${stderr}`
-  await new Promise<void>((listening, failed) => {
-    const timer = setTimeout(() => failed(new Error(`the spawned server did not listen within ${START_MS} ms; ${output()}`)), START_MS)
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      lines.push(line)
-      if (line.includes('Server listening at')) {
-        clearTimeout(timer)
-        listening()
-      }
-    })
-    void exited.then(() => {
-      clearTimeout(timer)
-      failed(new Error(`the spawned server exited (${child.exitCode ?? child.signalCode}) before it listened; ${output()}`))
-    })
-  })
-  return { child, url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}/ws`, exited, output }
-}
-
 t.test('an instance killed with SIGKILL is counted out: its users go offline everywhere and in users; a user connected elsewhere too stays online', async (t) => {
   const { name, db } = await testDatabase(t, 'cluster_kill')
   const redis = await startRedis()
@@ -208,13 +146,16 @@ t.test('an instance killed with SIGKILL is counted out: its users go offline eve
   const seededActive = (await userDoc(db, victim))!.last_active_at as Date
 
   const inProcess = await build(t, { database: { url: mongoUrl(), name }, redis: { url: redis.url }, realtime: { instanceTtlMs: INSTANCE_TTL_MS } })
-  const doomed = await spawnInstance(t, {
-    ROOMLER__REDIS__URL: redis.url,
-    ROOMLER__DATABASE__URL: mongoUrl(),
-    ROOMLER__DATABASE__NAME: name,
-    ROOMLER__JWT__SECRET: SECRET,
-    ROOMLER__REALTIME__INSTANCE_TTL_MS: String(INSTANCE_TTL_MS),
+  const doomed = await spawnStandalone(t, {
+    env: {
+      ROOMLER__REDIS__URL: redis.url,
+      ROOMLER__DATABASE__URL: mongoUrl(),
+      ROOMLER__DATABASE__NAME: name,
+      ROOMLER__JWT__SECRET: SECRET,
+      ROOMLER__REALTIME__INSTANCE_TTL_MS: String(INSTANCE_TTL_MS),
+    },
   })
+  await doomed.listening(START_MS)
 
   const w = await inProcess.connect(watcher)
   const victimConnectedAt = Date.now()

@@ -4,22 +4,18 @@
  * signed in as the three demo users. Screenshots go to test-output/.
  */
 import t from 'tap'
-import { execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { mkdir, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { DEMO_USERS } from '../lib/demo.js'
-import { freePort } from './servers/ports.js'
+import { ROOT, spawnStandalone } from './servers/standalone.js'
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const OUTPUT = join(ROOT, 'test-output')
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 /** How long the page may take to show what the test waits for. */
 const WAIT_MS = 10_000
-const START_MS = 15_000
 
 /** Newest modification time of the TypeScript the build compiles. */
 async function newestSource(): Promise<number> {
@@ -41,35 +37,11 @@ async function ensureBuilt(): Promise<void> {
   await promisify(execFile)(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT })
 }
 
-
-/** `node dist/server.js` in demo mode on a free port, killed by its PID when the tests end. */
+/** `node dist/server.js` in demo mode on a free port, killed by its PID when the tests end; its base URL once the demo page is up. */
 async function startServer(): Promise<string> {
-  const port = await freePort()
-  const env: NodeJS.ProcessEnv = {}
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!name.startsWith('ROOMLER__') && name !== 'NODE_ENV' && name !== 'LOG_LEVEL') env[name] = value
-  }
-  const child = spawn(process.execPath, ['dist/server.js'], {
-    cwd: ROOT,
-    env: { ...env, ROOMLER__APP__HOST: '127.0.0.1', ROOMLER__APP__PORT: String(port), LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  })
-  let stderr = ''
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the server did not print its demo page within ${START_MS} ms; stderr: ${stderr}`)), START_MS)
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (line.startsWith('Open the demo page:')) {
-        clearTimeout(timer)
-        resolve()
-      }
-    })
-    child.once('exit', (code) => reject(new Error(`the server exited (${code}); stderr: ${stderr}`)))
-  })
-  return `http://127.0.0.1:${port}`
+  const server = await spawnStandalone(t, { built: true, env: { LOG_LEVEL: 'warn' } })
+  await server.line(/^Open the demo page:/)
+  return server.url
 }
 
 await ensureBuilt()

@@ -7,20 +7,17 @@
  * directory, so that it can be stopped and started again with the same data
  * at the same address. Every process started here is stopped by its PID.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
-import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { MongoClient, ObjectId, type Db, type Document } from 'mongodb'
 import t, { type Test } from 'tap'
 import { startFerretDB, type RunningFerretDB } from '../servers/ferretdb.js'
 import { SECRET, WAIT_MS, build, connect, eventually, objectId, signToken, type TestClient } from '../helper.js'
 import { recordFigures } from './record.js'
 import { freePort } from '../servers/ports.js'
+import { spawnStandalone, type Standalone } from '../servers/standalone.js'
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 /** How long a spawned server may take to listen (tsx compiles on the fly; a down database adds the orphan wait). */
 const START_MS = 15_000
 /** A database call fails after the driver's server selection timeout (3 s); this leaves a margin. */
@@ -123,58 +120,9 @@ async function readyAgain(baseUrl: string, timeoutMs: number): Promise<void> {
   )
 }
 
-interface ServerProcess {
-  child: ChildProcess
-  url: string
-  wsUrl: string
-  /** Resolves once the server logs that it listens. */
-  listening: Promise<void>
-  exited: Promise<void>
-  output(): string
-}
-
-/** Spawns server.ts as an operator runs it, with `env` over this environment less any ROOMLER__*. */
-function spawnServer(t: Test, port: number, env: Record<string, string>): ServerProcess {
-  const base: NodeJS.ProcessEnv = {}
-  for (const [name, value] of Object.entries(process.env)) {
-    if (name.startsWith('ROOMLER__') || name === 'NODE_ENV' || name === 'LOG_LEVEL') continue
-    base[name] = value
-  }
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
-    cwd: ROOT,
-    env: {
-      ...base,
-      ROOMLER__APP__HOST: '127.0.0.1',
-      ROOMLER__APP__PORT: String(port),
-      ROOMLER__JWT__SECRET: SECRET,
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  })
-  const lines: string[] = []
-  let stderr = ''
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-  const exited = new Promise<void>((done) => child.once('close', () => done()))
-  const output = () => `stdout:\n${lines.join('\n')}\nstderr:\n${stderr}`
-  const listening = new Promise<void>((done, fail) => {
-    const timer = setTimeout(() => fail(new Error(`the server did not listen within ${START_MS} ms; ${output()}`)), START_MS)
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      lines.push(line)
-      if (line.includes('Server listening at')) {
-        clearTimeout(timer)
-        done()
-      }
-    })
-    void exited.then(() => {
-      clearTimeout(timer)
-      fail(new Error(`the server exited before it listened; ${output()}`))
-    })
-  })
-  listening.catch(() => {})
-  return { child, url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}/ws`, listening, exited, output }
+/** The standalone server on the test's secret, with `env` on top. */
+function spawnServer(t: Test, env: Record<string, string>): Promise<Standalone> {
+  return spawnStandalone(t, { env: { ROOMLER__JWT__SECRET: SECRET, ...env } })
 }
 
 /** The promise's outcome, or a failure naming `what` after `ms`. */
@@ -189,10 +137,10 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 /** SIGTERM, then its exit (the teardown kills it if it does not). */
-async function stopServer(server: ServerProcess): Promise<void> {
+async function stopServer(server: Standalone): Promise<void> {
   if (server.child.exitCode !== null || server.child.signalCode !== null) return
   server.child.kill('SIGTERM')
-  await Promise.race([server.exited, new Promise((r) => setTimeout(r, WAIT_MS))])
+  await server.exit(WAIT_MS).catch(() => {})
 }
 
 t.test('database down while clients work: serving goes on, presence catches up when it returns', async (t) => {
@@ -319,8 +267,8 @@ t.test('SIGKILL of the server: a new server records offline the users whose conn
   await seedUsers(db, [ada, grace, linus])
   const env = { ROOMLER__DATABASE__URL: ferret.url, ROOMLER__DATABASE__NAME: name }
 
-  const first = spawnServer(t, await freePort(), env)
-  await first.listening
+  const first = await spawnServer(t, env)
+  await first.listening(START_MS)
   const adaClient = await connect(t, first.wsUrl, signToken({ sub: ada }))
   const graceClient = await connect(t, first.wsUrl, signToken({ sub: grace }))
   graceClient.send({ type: 'presence:update', data: { presence: 'dnd' } })
@@ -336,9 +284,9 @@ t.test('SIGKILL of the server: a new server records offline the users whose conn
   await within(Promise.all([adaClient.closed, graceClient.closed]), WAIT_MS, 'the close of the dead connections')
   t.same((await db.collection('users').findOne({ _id: new ObjectId(ada) }))?.presence, 'online', 'the database still shows the dead connections present')
 
-  const second = spawnServer(t, await freePort(), env)
+  const second = await spawnServer(t, env)
   const spawnedAt = Date.now()
-  await second.listening
+  await second.listening(START_MS)
   const listenMs = Date.now() - spawnedAt
   const adaDoc = await userWhere(db, ada, (doc) => doc.presence === 'offline', 'ada recorded offline by the new server', START_MS)
   const graceDoc = await userWhere(db, grace, (doc) => doc.presence === 'offline', 'grace recorded offline by the new server', START_MS)
@@ -378,9 +326,9 @@ t.test('the server starts while the database is down, serves, and catches up whe
   await seedUsers(db, [stale], { presence: 'online' })
   await ferret.stop()
 
-  const server = spawnServer(t, await freePort(), { ROOMLER__DATABASE__URL: ferret.url, ROOMLER__DATABASE__NAME: name })
+  const server = await spawnServer(t, { ROOMLER__DATABASE__URL: ferret.url, ROOMLER__DATABASE__NAME: name })
   const spawnedAt = Date.now()
-  await server.listening
+  await server.listening(START_MS)
   const listenMs = Date.now() - spawnedAt
   t.pass(`it listens with the database down (${listenMs} ms after spawn)`)
   t.equal((await fetch(`${server.url}/health`)).status, 200, '/health: 200')
