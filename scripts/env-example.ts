@@ -1,0 +1,10 @@
+/**
+ * `npm run env-example`: writes `.env.example` from the configuration schema
+ * (lib/env-example.ts). test/env-example.test.ts fails when it is stale.
+ */
+import { writeFile } from 'node:fs/promises'
+import { renderEnvExample } from '../lib/env-example.js'
+
+const file = new URL('../.env.example', import.meta.url)
+await writeFile(file, renderEnvExample())
+process.stdout.write('wrote .env.example\n')
