@@ -1,0 +1,319 @@
+// The load generator: one process (the runner starts several when one may not
+// hold the sockets), driven over IPC by bench/run.mjs. Speaks the contract on
+// `ws` (or Socket.IO's wire format on `ws`, for the Socket.IO baseline),
+// connects users with real tokens, measures receipts per event, samples the
+// server's CPU from /proc around its measured windows, and reports its own CPU
+// and event-loop utilisation so a reader can tell when it is the limit.
+import { performance } from 'node:perf_hooks'
+import WebSocket from 'ws'
+import { cpuMicros, percentile } from './lib/common.mjs'
+
+const conns = [] // { ws, user, proto }
+let phase = null // the running measurement, or null
+let errors = 0
+// What the server believes of each user, kept across phases: typing per user, idle per announcer.
+const typingNow = new Map()
+const idleNow = new Map()
+
+function encode(proto, type, data) {
+  return proto === 'sio' ? `42${JSON.stringify([type, data])}` : JSON.stringify({ type, data })
+}
+
+function onText(conn, text) {
+  let msg
+  if (conn.proto === 'sio') {
+    const c = text.charCodeAt(0)
+    if (c === 50 /* 2: engine ping */) return conn.ws.send('3')
+    if (c === 48 /* 0: engine open */) return conn.ws.send('40')
+    if (!text.startsWith('42')) return
+    const arr = JSON.parse(text.slice(2))
+    msg = { type: arr[0], data: arr[1] }
+  } else msg = JSON.parse(text)
+  switch (msg.type) {
+    case 'connected':
+      conn.onConnected?.()
+      conn.onConnected = null
+      return
+    case 'typing:start':
+    case 'typing:stop':
+      phase?.typingReceipt?.(msg.data.user_id)
+      return
+    case 'presence:update':
+      if (msg.data.user_id !== conn.user) phase?.presenceReceipt?.(msg.data.user_id)
+      return
+    case 'error':
+      errors++
+      return
+  }
+}
+
+function open(base, proto, user, token) {
+  const url = proto === 'sio' ? `${base}/socket.io/?EIO=4&transport=websocket&token=${token}` : `${base}/ws?token=${token}`
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false })
+    const conn = { ws, user, proto, onConnected: null }
+    const timer = setTimeout(() => done(false), 20_000)
+    function done(ok) {
+      clearTimeout(timer)
+      resolve(ok ? conn : null)
+    }
+    conn.onConnected = () => done(true)
+    ws.on('message', (data, isBinary) => {
+      if (!isBinary) onText(conn, data.toString())
+    })
+    ws.on('error', () => done(false))
+    ws.on('close', () => done(false))
+  })
+}
+
+function usage() {
+  return { cpu: process.cpuUsage(), elu: performance.eventLoopUtilization(), t: performance.now() }
+}
+function ownLoad(before) {
+  const cpu = process.cpuUsage(before.cpu)
+  const elu = performance.eventLoopUtilization(before.elu)
+  const wall = performance.now() - before.t
+  return { genCpuPct: ((cpu.user + cpu.system) / 1000 / wall) * 100, genElu: elu.utilization }
+}
+const serverCpu = (pids) => pids.reduce((sum, pid) => sum + cpuMicros(pid), 0)
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+async function connect({ base, proto, users, tokens, concurrency = 100 }) {
+  const before = usage()
+  let next = 0
+  let failed = 0
+  async function lane() {
+    while (next < users.length) {
+      const i = next++
+      const conn = await open(base, proto, users[i], tokens[i])
+      if (conn) conns.push(conn)
+      else failed++
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, users.length) }, lane))
+  return { connected: conns.length, failed, ms: performance.now() - before.t, ...ownLoad(before) }
+}
+
+/** Latencies (ms) gathered in a growable typed array. */
+class Samples {
+  a = new Float64Array(1 << 16)
+  n = 0
+  push(v) {
+    if (this.n === this.a.length) {
+      const b = new Float64Array(this.a.length * 2)
+      b.set(this.a)
+      this.a = b
+    }
+    this.a[this.n++] = v
+  }
+  sorted() {
+    return this.a.subarray(0, this.n).sort()
+  }
+}
+
+/**
+ * Typing fan-out. senders: [[user, channel, expected receipts]]. `flood`: every
+ * sender in a closed loop (next event once all receipts of its last one came);
+ * `rate`: open loop at `rate` events/s, round-robin over idle senders.
+ */
+async function typing({ mode, senders, rate, durationMs, warmMs, serverPids }) {
+  const byUser = new Map()
+  for (const [user, channel, expected] of senders) {
+    const conn = conns.find((c) => c.user === user)
+    byUser.set(user, { user, conn, channel, expected, typing: typingNow.get(user) ?? false, busy: false, got: 0, sentAt: 0 })
+  }
+  const list = [...byUser.values()]
+  const lat = new Samples()
+  let expectedTotal = 0
+  let received = 0
+  let windowDeliveries = 0
+  let inWindow = false
+  let sending = true
+  let skipped = 0
+  let sent = 0
+  function fire(s) {
+    s.typing = !s.typing
+    typingNow.set(s.user, s.typing)
+    s.busy = true
+    s.got = 0
+    s.sentAt = performance.now()
+    expectedTotal += s.expected
+    sent++
+    s.conn.ws.send(encode(s.conn.proto, s.typing ? 'typing:start' : 'typing:stop', { channel_id: s.channel }))
+  }
+  phase = {
+    typingReceipt(user) {
+      const s = byUser.get(user)
+      if (!s || !s.busy) return
+      received++
+      if (inWindow) {
+        windowDeliveries++
+        lat.push(performance.now() - s.sentAt)
+      }
+      if (++s.got === s.expected) {
+        s.busy = false
+        if (mode === 'flood' && sending) fire(s)
+      }
+    },
+  }
+  const errorsBefore = errors
+  const t0 = performance.now()
+  let rr = 0
+  let ticker = null
+  if (mode === 'flood') for (const s of list) fire(s)
+  else {
+    ticker = setInterval(() => {
+      const due = Math.floor(((performance.now() - t0) * rate) / 1000) - sent - skipped
+      for (let k = 0; k < due; k++) {
+        let s = null
+        for (let tries = 0; tries < list.length; tries++) {
+          const c = list[rr++ % list.length]
+          if (!c.busy) {
+            s = c
+            break
+          }
+        }
+        if (s) fire(s)
+        else skipped++
+      }
+    }, 2)
+  }
+  await sleep(warmMs)
+  const before = usage()
+  const cpu0 = serverCpu(serverPids)
+  inWindow = true
+  await sleep(durationMs)
+  inWindow = false
+  const cpu1 = serverCpu(serverPids)
+  const load = ownLoad(before)
+  const windowMs = performance.now() - before.t
+  sending = false
+  clearInterval(ticker)
+  const drainUntil = performance.now() + 5000
+  while (received < expectedTotal && performance.now() < drainUntil) await sleep(20)
+  phase = null
+  const s = lat.sorted()
+  return {
+    deliveriesPerSec: (windowDeliveries / windowMs) * 1000,
+    deliveries: windowDeliveries,
+    serverCpuUsPerDelivery: (cpu1 - cpu0) / windowDeliveries,
+    serverCpuPct: ((cpu1 - cpu0) / 1000 / windowMs) * 100,
+    p50: percentile(s, 50),
+    p99: percentile(s, 99),
+    sent,
+    skipped,
+    expected: expectedTotal,
+    received,
+    lost: expectedTotal - received,
+    errors: errors - errorsBefore,
+    ...load,
+  }
+}
+
+/**
+ * Presence broadcast. `sequential`: `count` updates one at a time, each timed
+ * to its last recipient; `flood`: every announcer in a closed loop.
+ */
+async function presence({ mode, announcers, count, durationMs, warmMs, serverPids }) {
+  const expected = conns.length - 1
+  const byUser = new Map()
+  for (const user of announcers) {
+    const conn = conns.find((c) => c.user === user)
+    byUser.set(user, { user, conn, idle: idleNow.get(user) ?? false, busy: false, got: 0, sentAt: 0, done: null })
+  }
+  let expectedTotal = 0
+  let received = 0
+  let windowDeliveries = 0
+  let inWindow = false
+  let sending = true
+  function fire(a) {
+    a.idle = !a.idle
+    idleNow.set(a.user, a.idle)
+    a.busy = true
+    a.got = 0
+    a.sentAt = performance.now()
+    expectedTotal += expected
+    a.conn.ws.send(encode(a.conn.proto, 'presence:update', { presence: a.idle ? 'idle' : 'online' }))
+  }
+  phase = {
+    presenceReceipt(user) {
+      const a = byUser.get(user)
+      if (!a || !a.busy) return
+      received++
+      if (inWindow) windowDeliveries++
+      if (++a.got === expected) {
+        a.busy = false
+        if (a.done) a.done(performance.now() - a.sentAt)
+        else if (mode === 'flood' && sending) fire(a)
+      }
+    },
+  }
+  const errorsBefore = errors
+  const result = {}
+  if (mode === 'sequential') {
+    const times = []
+    const before = usage()
+    const cpu0 = serverCpu(serverPids)
+    inWindow = true
+    const list = [...byUser.values()]
+    for (let i = 0; i < count; i++) {
+      const a = list[i % list.length]
+      const t = await new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(NaN), 10_000)
+        a.done = (ms) => {
+          clearTimeout(timer)
+          resolve(ms)
+        }
+        fire(a)
+      })
+      a.done = null
+      a.busy = false
+      if (Number.isFinite(t)) times.push(t)
+      await sleep(10)
+    }
+    inWindow = false
+    const cpu1 = serverCpu(serverPids)
+    times.sort((x, y) => x - y)
+    Object.assign(result, { p50: percentile(times, 50), p99: percentile(times, 99), updates: count, timedOut: count - times.length, serverCpuUsPerDelivery: (cpu1 - cpu0) / windowDeliveries }, ownLoad(before))
+  } else {
+    for (const a of byUser.values()) fire(a)
+    await sleep(warmMs)
+    const before = usage()
+    const cpu0 = serverCpu(serverPids)
+    inWindow = true
+    await sleep(durationMs)
+    inWindow = false
+    const cpu1 = serverCpu(serverPids)
+    const windowMs = performance.now() - before.t
+    Object.assign(result, {
+      deliveriesPerSec: (windowDeliveries / windowMs) * 1000,
+      serverCpuUsPerDelivery: (cpu1 - cpu0) / windowDeliveries,
+      serverCpuPct: ((cpu1 - cpu0) / 1000 / windowMs) * 100,
+      ...ownLoad(before),
+    })
+    sending = false
+  }
+  const drainUntil = performance.now() + 5000
+  while (received < expectedTotal && performance.now() < drainUntil) await sleep(20)
+  phase = null
+  return { ...result, deliveries: windowDeliveries, expected: expectedTotal, received, lost: expectedTotal - received, errors: errors - errorsBefore }
+}
+
+async function closeAll() {
+  for (const c of conns) c.ws.terminate()
+  conns.length = 0
+  await sleep(50)
+  return {}
+}
+
+const commands = { connect, typing, presence, close: closeAll }
+process.on('message', async (msg) => {
+  try {
+    const result = await commands[msg.cmd](msg)
+    process.send({ id: msg.id, ok: true, result })
+  } catch (error) {
+    process.send({ id: msg.id, ok: false, error: String(error?.stack ?? error) })
+  }
+})
+process.on('disconnect', () => process.exit(0))
+process.send({ ready: true })

@@ -1,0 +1,47 @@
+// The service under test: the plugin from dist/ on a fresh Fastify, with
+// stores of the bench's own (membership and chosen presence seeded by the
+// runner over IPC), rate limits lifted so saturation is the server's, and
+// logging at `warn` (no line per request). BENCH_REDIS_URL runs it as one of
+// many instances.
+import Fastify from 'fastify'
+import { ISSUER, SECRET, serveIpc } from '../lib/common.mjs'
+
+// BENCH_DIST: another build of the service (the runner's `roomler-before`, built from the last commit).
+const { default: realtime } = await import(new URL(`${process.env.BENCH_DIST ?? '../../dist'}/app.js`, import.meta.url).href)
+
+class BenchMembership {
+  channels = new Map()
+  async channelMembers(channelId) {
+    return [...(this.channels.get(channelId) ?? [])]
+  }
+  async ping() {}
+}
+class BenchPresence {
+  invisible = new Set()
+  async chosenPresence(userId) {
+    return this.invisible.has(userId) ? 'invisible' : undefined
+  }
+  async write() {}
+  async markOrphansOffline() {
+    return 0
+  }
+  async ping() {}
+}
+
+const membership = new BenchMembership()
+const presence = new BenchPresence()
+const app = Fastify({ logger: { level: 'warn' } })
+await app.register(realtime, {
+  jwt: { secret: SECRET, issuer: ISSUER },
+  realtime: { rateLimitPerSec: 1_000_000, rateLimitBurst: 1_000_000 },
+  ...(process.env.BENCH_REDIS_URL ? { redis: { url: process.env.BENCH_REDIS_URL } } : {}),
+  stores: { membership, presence },
+})
+serveIpc({
+  seed({ channels, invisible }) {
+    for (const [channel, list] of channels) membership.channels.set(channel, new Set(list))
+    for (const id of invisible) presence.invisible.add(id)
+  },
+})
+await app.listen({ port: 0, host: '127.0.0.1' })
+process.send({ ready: true, port: app.server.address().port })
