@@ -1,6 +1,7 @@
 import type { WebSocket } from 'ws'
 import { CloseCode } from './close-codes.js'
 import type { CloseReason } from './metrics.js'
+import { FrameWriter, type OutFrame } from './wire.js'
 
 let nextConnectionId = 1
 
@@ -44,6 +45,7 @@ export class Connection {
   #state: 'opening' | 'open' | 'closed' = 'opening'
   #tokens: number
   #refilledAt: number
+  readonly #writer: FrameWriter
 
   constructor(
     readonly userId: string,
@@ -54,6 +56,7 @@ export class Connection {
     this.expiresAt = expiresAt
     this.#tokens = limits.rateLimitBurst
     this.#refilledAt = Date.now()
+    this.#writer = new FrameWriter(socket)
   }
 
   get closed(): boolean {
@@ -79,6 +82,14 @@ export class Connection {
   sendRaw(payload: string): boolean {
     if (this.#state !== 'open') return false
     this.socket.send(payload)
+    if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) this.#closeSlowConsumer()
+    return true
+  }
+
+  /** Writes an event framed once for all its recipients (the same bytes to each); as sendRaw otherwise. */
+  sendFrame(frame: OutFrame): boolean {
+    if (this.#state !== 'open') return false
+    this.#writer.write(frame)
     if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) this.#closeSlowConsumer()
     return true
   }

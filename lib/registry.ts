@@ -50,6 +50,16 @@ export class ConnectionRegistry {
     return this.#byUser.get(userId) ?? NONE
   }
 
+  /** The user's open connections here, or null when none (the fan-out's lookup: no empty set to iterate). */
+  sendersOrNull(userId: string): ReadonlySet<Connection> | null {
+    return this.#byUser.get(userId) ?? null
+  }
+
+  /** Every user here with their connections (the fan-out to everyone walks this once). */
+  byUser(): IterableIterator<[string, ReadonlySet<Connection>]> {
+    return this.#byUser.entries()
+  }
+
   has(userId: string): boolean {
     return this.#byUser.has(userId)
   }

@@ -1,0 +1,78 @@
+import type { WebSocket } from 'ws'
+
+/**
+ * An event framed once for every recipient: the payload (serialized once by
+ * the dispatcher) and, built on first use, the bytes of one unmasked
+ * WebSocket text frame carrying it (RFC 6455 5.2: FIN + opcode 1, then the
+ * length). The same Buffer is written to every recipient's socket.
+ */
+export class OutFrame {
+  #list: [Buffer] | null = null
+
+  constructor(readonly payload: string) {}
+
+  /** The frame as the one-element list ws's Sender writes (built once, shared, never modified). */
+  get list(): [Buffer] {
+    return (this.#list ??= [textFrame(this.payload)])
+  }
+}
+
+export function textFrame(payload: string): Buffer {
+  const length = Buffer.byteLength(payload)
+  const offset = length < 126 ? 2 : length < 65536 ? 4 : 10
+  const frame = Buffer.allocUnsafe(offset + length)
+  frame[0] = 0x81
+  if (offset === 2) {
+    frame[1] = length
+  } else if (offset === 4) {
+    frame[1] = 126
+    frame.writeUInt16BE(length, 2)
+  } else {
+    frame[1] = 127
+    frame.writeUInt32BE(0, 2)
+    frame.writeUInt32BE(length, 6)
+  }
+  frame.write(payload, offset, 'utf8')
+  return frame
+}
+
+/** The parts of ws's Sender (ws 8, lib/sender.js) the fast path relies on. */
+interface RawSender {
+  _state: number
+  _firstFragment: boolean
+  sendFrame(list: Buffer[], cb?: () => void): void
+}
+
+/** ws's Sender state in which nothing is queued ahead of a write (DEFAULT = 0). */
+const SENDER_IDLE = 0
+const OPEN = 1
+
+/**
+ * Writes pre-framed bytes to a ws socket through its Sender, when that is
+ * safe: no extension negotiated (permessage-deflate would need the payload
+ * compressed), nothing queued in the Sender, not in a fragmented message.
+ * Otherwise (or on another ws version) it falls back to `socket.send`, which
+ * frames the payload itself.
+ */
+export class FrameWriter {
+  readonly #sender: RawSender | null
+
+  constructor(private readonly socket: WebSocket) {
+    const internal = socket as unknown as { _sender?: RawSender; _extensions?: object }
+    const sender = internal._sender
+    const plain = internal._extensions !== undefined && Object.keys(internal._extensions).length === 0
+    this.#sender =
+      plain && sender && typeof sender.sendFrame === 'function' && typeof sender._state === 'number' && typeof sender._firstFragment === 'boolean'
+        ? sender
+        : null
+  }
+
+  write(frame: OutFrame): void {
+    const sender = this.#sender
+    if (sender !== null && sender._state === SENDER_IDLE && sender._firstFragment && this.socket.readyState === OPEN) {
+      sender.sendFrame(frame.list)
+    } else {
+      this.socket.send(frame.payload)
+    }
+  }
+}
