@@ -22,7 +22,7 @@ import { join, relative } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { configLeaves } from '../lib/config.js'
-import { connect, objectId, signToken, testDatabase } from './helper.js'
+import { connect, objectId, testDatabase } from './helper.js'
 import { freePort } from './servers/ports.js'
 import { startRedis } from './servers/redis.js'
 import { composeConfig } from './tools/compose-config.js'
@@ -332,8 +332,15 @@ t.test('the runtime stage, rehearsed: production dependencies only, two instance
     t.same(await ready.json(), { status: 'ready', dependencies: { database: 'ok', redis: 'ok' } }, `${instance.name} is ready: MongoDB and Redis`)
   }
 
+  // The token as the README's Deploy section signs one: scripts/sign-token.mjs with the secret compose passed.
   const user = objectId()
-  const client = await connect(t, `ws://127.0.0.1:${second!.port}/ws`, signToken({ sub: user }, SECRET))
+  const signed = await run(process.execPath, [join(ROOT, 'scripts/sign-token.mjs'), user], {
+    env: { PATH: process.env.PATH, ROOMLER__JWT__SECRET: composed[1]!.env.ROOMLER__JWT__SECRET! },
+    timeoutMs: 10_000,
+  })
+  t.equal(signed.code, 0, `scripts/sign-token.mjs${signed.code === 0 ? '' : `\n${signed.stderr}`}`)
+  const client = await connect(t, `ws://127.0.0.1:${second!.port}/ws`, signed.stdout.trim())
+  t.same(client.received[0], { type: 'connected', data: { user_id: user } }, 'connected with it')
   const event = { type: 'deploy:hello', data: { text: `published on ${first!.name}` } }
   const published = await fetch(`${first!.url}/publish`, {
     method: 'POST',
