@@ -135,6 +135,31 @@ async function settle(clients: Record<string, TestClient>): Promise<void> {
   await Promise.all(Object.values(clients).map((client) => client.sync()))
 }
 
+/** Each of `clients` is told next that `userId` started (or stopped) typing in `channelId`. */
+async function expectTyping(t: Test, clients: Record<string, TestClient>, type: TypingType, channelId: string, userId: string, what: string): Promise<void> {
+  for (const [name, client] of Object.entries(clients)) {
+    t.same(await client.next(isTyping(type, channelId, userId)), typing(type, channelId, userId), `${name}: ${what}`)
+  }
+}
+
+/** All that each of `clients` has received of `userId`'s typing: `rounds` starts and stops in `channelId`, in turn. */
+function expectTypingHistory(t: Test, clients: Record<string, TestClient>, channelId: string, userId: string, rounds: number, what: string): void {
+  const expected = Array.from({ length: rounds }, () => [typing('typing:start', channelId, userId), typing('typing:stop', channelId, userId)]).flat()
+  for (const [name, client] of Object.entries(clients)) t.same(client.received.filter(isTypingBy(userId)), expected, `${name}: ${what}`)
+}
+
+/** Each of `clients` is told next that `userId`'s presence is `presence`. */
+async function expectPresence(t: Test, clients: Record<string, TestClient>, userId: string, presence: string, what: string): Promise<void> {
+  for (const [name, client] of Object.entries(clients)) t.same(await client.next(isPresence(userId)), presenceOf(userId, presence), `${name}: ${what}`)
+}
+
+/** All that each of `clients` has received of `userId`'s presence: `presences`, in order. */
+function expectPresenceHistory(t: Test, clients: Record<string, TestClient>, userId: string, presences: string[], what: string): void {
+  for (const [name, client] of Object.entries(clients)) {
+    t.same(client.received.filter(isPresence(userId)), presences.map((presence) => presenceOf(userId, presence)), `${name}: ${what}`)
+  }
+}
+
 /** GET /presence on `node` as `asker`. */
 async function presences(node: BuiltApp, asker: string, userIds: string[]): Promise<Record<string, string>> {
   const response = await fetch(`${node.url}/presence?user_ids=${userIds.join(',')}`, {
@@ -183,39 +208,23 @@ t.test('typing from one instance reaches every other member’s connections on e
   const adaB = sender['ada on B']
 
   adaA.send({ type: 'typing:start', data: { channel_id: channel } })
-  for (const [name, client] of Object.entries(members)) {
-    t.same(await client.next(isTyping('typing:start', channel, ada)), typing('typing:start', channel, ada), `${name} hears ada start typing`)
-  }
+  await expectTyping(t, members, 'typing:start', channel, ada, 'hears ada start typing')
   adaA.send({ type: 'typing:stop', data: { channel_id: channel } })
-  for (const [name, client] of Object.entries(members)) {
-    t.same(await client.next(isTyping('typing:stop', channel, ada)), typing('typing:stop', channel, ada), `${name} hears ada stop`)
-  }
+  await expectTyping(t, members, 'typing:stop', channel, ada, 'hears ada stop')
   await settle(everyone)
-  for (const [name, client] of Object.entries(members)) {
-    t.same(client.received.filter(isTypingBy(ada)), [typing('typing:start', channel, ada), typing('typing:stop', channel, ada)], `${name}: one start, one stop`)
-  }
+  expectTypingHistory(t, members, channel, ada, 1, 'one start, one stop')
   for (const [name, client] of Object.entries({ ...sender, ...strangers })) {
     t.same(client.received.filter(isAnyTyping), [], `${name} hears no typing at all`)
   }
 
   // The connection that started typing (on B this time) closes: the typing ends for everyone, on every instance.
   adaB.send({ type: 'typing:start', data: { channel_id: channel } })
-  for (const [name, client] of Object.entries(members)) {
-    t.same(await client.next(isTyping('typing:start', channel, ada)), typing('typing:start', channel, ada), `${name} hears ada start again, from B`)
-  }
+  await expectTyping(t, members, 'typing:start', channel, ada, 'hears ada start again, from B')
   await adaB.close()
-  for (const [name, client] of Object.entries(members)) {
-    t.same(await client.next(isTyping('typing:stop', channel, ada)), typing('typing:stop', channel, ada), `${name} hears the stop the server sends when that connection closes`)
-  }
+  await expectTyping(t, members, 'typing:stop', channel, ada, 'hears the stop the server sends when that connection closes')
   const { 'ada on B': _closed, ...open } = everyone
   await settle(open)
-  const twice = [
-    typing('typing:start', channel, ada),
-    typing('typing:stop', channel, ada),
-    typing('typing:start', channel, ada),
-    typing('typing:stop', channel, ada),
-  ]
-  for (const [name, client] of Object.entries(members)) t.same(client.received.filter(isTypingBy(ada)), twice, `${name}: each event exactly once`)
+  expectTypingHistory(t, members, channel, ada, 2, 'each event exactly once')
   for (const [name, client] of Object.entries({ 'ada on A': adaA, 'ada on C': sender['ada on C'], ...strangers })) {
     t.same(client.received.filter(isAnyTyping), [], `${name} still hears no typing`)
   }
@@ -234,11 +243,7 @@ t.test('typing state belongs to the user and channel across instances: a start r
   const adaB = await B!.connect(ada)
   const watchers = { 'grace on C': await C!.connect(grace), 'linus on A': await A!.connect(linus) }
   const send = (client: TestClient, type: TypingType) => client.send({ type, data: { channel_id: channel } })
-  const expectAll = async (type: TypingType, what: string) => {
-    for (const [name, client] of Object.entries(watchers)) {
-      t.same(await client.next(isTyping(type, channel, ada)), typing(type, channel, ada), `${name}: ${what}`)
-    }
-  }
+  const expectAll = (type: TypingType, what: string) => expectTyping(t, watchers, type, channel, ada, what)
 
   send(adaA, 'typing:start')
   await expectAll('typing:start', 'ada starts typing on A')
@@ -247,13 +252,7 @@ t.test('typing state belongs to the user and channel across instances: a start r
   send(adaB, 'typing:stop')
   await expectAll('typing:stop', 'a stop from B ends the typing started on A')
   await settle(watchers)
-  for (const [name, client] of Object.entries(watchers)) {
-    t.same(
-      client.received.filter(isTypingBy(ada)),
-      [typing('typing:start', channel, ada), typing('typing:stop', channel, ada)],
-      `${name}: the start renewed from B was not announced again; one stop`,
-    )
-  }
+  expectTypingHistory(t, watchers, channel, ada, 1, 'the start renewed from B was not announced again; one stop')
 
   // Not typing anywhere now: a stop from either instance sends nothing, and a start from A is new again.
   send(adaB, 'typing:stop')
@@ -265,18 +264,7 @@ t.test('typing state belongs to the user and channel across instances: a start r
   send(adaA, 'typing:stop')
   await expectAll('typing:stop', 'and its stop')
   await settle({ ...watchers, adaA, adaB })
-  for (const [name, client] of Object.entries(watchers)) {
-    t.same(
-      client.received.filter(isTypingBy(ada)),
-      [
-        typing('typing:start', channel, ada),
-        typing('typing:stop', channel, ada),
-        typing('typing:start', channel, ada),
-        typing('typing:stop', channel, ada),
-      ],
-      `${name}: the stops for a typing that had ended were not announced`,
-    )
-  }
+  expectTypingHistory(t, watchers, channel, ada, 2, 'the stops for a typing that had ended were not announced')
   t.same([...adaA.received, ...adaB.received].filter(isAnyTyping), [], 'none of ada’s connections hears her own typing')
 })
 
@@ -295,9 +283,7 @@ t.test('the typing timeout counts from the last renewal, on whichever instance i
   const watchers = { 'grace on A': await A!.connect(grace), 'grace on B': await B!.connect(grace) }
 
   adaA.send({ type: 'typing:start', data: { channel_id: channel } })
-  for (const [name, client] of Object.entries(watchers)) {
-    t.same(await client.next(isTyping('typing:start', channel, ada)), typing('typing:start', channel, ada), `${name} hears the start from A`)
-  }
+  await expectTyping(t, watchers, 'typing:start', channel, ada, 'hears the start from A')
   // Deliberately half the timeout later (the scenario, not a wait for something): the renewal comes from B.
   await delay(TYPING_TIMEOUT_MS / 2)
   const renewedAt = performance.now()
@@ -318,18 +304,7 @@ t.test('the typing timeout counts from the last renewal, on whichever instance i
   adaB.send({ type: 'typing:stop', data: { channel_id: channel } })
   for (const client of Object.values(watchers)) await client.next(isTyping('typing:stop', channel, ada))
   await settle(watchers)
-  for (const [name, client] of Object.entries(watchers)) {
-    t.same(
-      client.received.filter(isTypingBy(ada)),
-      [
-        typing('typing:start', channel, ada),
-        typing('typing:stop', channel, ada),
-        typing('typing:start', channel, ada),
-        typing('typing:stop', channel, ada),
-      ],
-      `${name}: one timeout stop, not one per instance`,
-    )
-  }
+  expectTypingHistory(t, watchers, channel, ada, 2, 'one timeout stop, not one per instance')
 })
 
 /** Sends typing:start and waits for its outcome: `watcher` hears it (accepted) or the sender gets an error. */
@@ -418,9 +393,7 @@ t.test('presence: a user connecting on one instance is seen on every instance, a
   const watchers = { 'a user on A': await A!.connect(watchA), 'a user on B': await B!.connect(watchB), 'a user on C': await C!.connect(watchC) }
 
   const adaA = await A!.connect(ada)
-  for (const [name, client] of Object.entries(watchers)) {
-    t.same(await client.next(isPresence(ada)), presenceOf(ada, 'online'), `${name} sees ada (on A) come online`)
-  }
+  await expectPresence(t, watchers, ada, 'online', 'sees ada (on A) come online')
   await adaA.sync()
   t.same(adaA.received.filter(isPresence(ada)), [], 'ada is not told about herself')
 
@@ -428,19 +401,15 @@ t.test('presence: a user connecting on one instance is seen on every instance, a
   await B!.connect(ivy)
   // zed comes next, on the same instance: once he is announced, anything about ivy would have been too.
   await B!.connect(zed)
-  for (const [name, client] of Object.entries(watchers)) {
-    t.same(await client.next(isPresence(zed)), presenceOf(zed, 'online'), `${name} sees zed (on B) come online`)
-  }
+  await expectPresence(t, watchers, zed, 'online', 'sees zed (on B) come online')
   await settle(watchers)
-  for (const [name, client] of Object.entries(watchers)) t.same(client.received.filter(isPresence(ivy)), [], `${name} hears nothing of invisible ivy`)
+  expectPresenceHistory(t, watchers, ivy, [], 'hears nothing of invisible ivy')
 
   adaA.send({ type: 'presence:update', data: { presence: 'idle' } })
   t.same(await adaA.next(isPresence(ada)), presenceOf(ada, 'idle'), 'ada’s own connection gets her state')
-  for (const [name, client] of Object.entries(watchers)) t.same(await client.next(isPresence(ada)), presenceOf(ada, 'idle'), `${name} sees ada idle`)
+  await expectPresence(t, watchers, ada, 'idle', 'sees ada idle')
   await settle(watchers)
-  for (const [name, client] of Object.entries(watchers)) {
-    t.same(client.received.filter(isPresence(ada)), [presenceOf(ada, 'online'), presenceOf(ada, 'idle')], `${name}: each change once`)
-  }
+  expectPresenceHistory(t, watchers, ada, ['online', 'idle'], 'each change once')
 
   const nodes = { A: A!, B: B!, C: C! }
   await presenceEverywhere(t, nodes, watchC, { [ada]: 'idle', [ivy]: 'offline', [zed]: 'online', [unknown]: 'offline', [watchA]: 'online' }, 'as another user sees them')
@@ -462,7 +431,7 @@ t.test('a user with connections on two instances stays online until both close',
   const nodes = { A: A!, B: B!, C: C! }
 
   const adaA = await A!.connect(ada)
-  for (const [name, client] of Object.entries(watchers)) t.same(await client.next(isPresence(ada)), presenceOf(ada, 'online'), `${name} sees ada come online`)
+  await expectPresence(t, watchers, ada, 'online', 'sees ada come online')
   await eventually(async () => (await userDoc(db, ada))?.presence === 'online', WAIT_MS, 'users.presence online')
 
   // A second connection, on another instance: nothing to announce. zed, on the same instance, comes after it.
@@ -477,9 +446,7 @@ t.test('a user with connections on two instances stays online until both close',
   wA.send({ type: 'presence:update', data: { presence: 'idle' } })
   for (const client of [wB, wC, adaB]) await client.next(isPresence(watchA, 'idle'))
   await settle({ ...watchers, 'ada on B': adaB })
-  for (const [name, client] of Object.entries(watchers)) {
-    t.same(client.received.filter(isPresence(ada)), [presenceOf(ada, 'online')], `${name}: closing A announced nothing`)
-  }
+  expectPresenceHistory(t, watchers, ada, ['online'], 'closing A announced nothing')
   t.same(adaB.received.filter(isPresence(ada)), [], 'ada’s connection on B is told nothing either')
   t.equal((await userDoc(db, ada))?.presence, 'online', 'users.presence is still online')
   await presenceEverywhere(t, nodes, watchC, { [ada]: 'online' }, 'ada is online while connected on B')
@@ -487,7 +454,7 @@ t.test('a user with connections on two instances stays online until both close',
   // The last connection, on B, closes: offline everywhere, and in the database.
   const closedAt = Date.now()
   await adaB.close()
-  for (const [name, client] of Object.entries(watchers)) t.same(await client.next(isPresence(ada)), presenceOf(ada, 'offline'), `${name} sees ada go offline`)
+  await expectPresence(t, watchers, ada, 'offline', 'sees ada go offline')
   const doc = (await eventually(
     async () => {
       const found = await userDoc(db, ada)
@@ -502,9 +469,7 @@ t.test('a user with connections on two instances stays online until both close',
   wB.send({ type: 'presence:update', data: { presence: 'dnd' } })
   for (const client of [wA, wC]) await client.next(isPresence(watchB, 'dnd'))
   await settle(watchers)
-  for (const [name, client] of Object.entries(watchers)) {
-    t.same(client.received.filter(isPresence(ada)), [presenceOf(ada, 'online'), presenceOf(ada, 'offline')], `${name}: online once, offline once`)
-  }
+  expectPresenceHistory(t, watchers, ada, ['online', 'offline'], 'online once, offline once')
   await presenceEverywhere(t, nodes, watchC, { [ada]: 'offline' }, 'ada is offline')
 })
 
@@ -529,12 +494,10 @@ t.test('presence:update on one instance: the user’s connections everywhere get
   async function choose(from: TestClient, presence: string, seen: string | null) {
     from.send({ type: 'presence:update', data: { presence } })
     chosen.push(presence)
-    for (const [name, client] of Object.entries(own)) {
-      t.same(await client.next(isPresence(ada)), presenceOf(ada, presence), `${presence}: ${name} gets the real state`)
-    }
+    await expectPresence(t, own, ada, presence, `gets the real state, ${presence}`)
     if (seen !== null) {
       visible.push(seen)
-      for (const [name, client] of Object.entries(others)) t.same(await client.next(isPresence(ada)), presenceOf(ada, seen), `${presence}: ${name} sees ${seen}`)
+      await expectPresence(t, others, ada, seen, `sees ${seen} when ada chooses ${presence}`)
     }
   }
 
@@ -546,10 +509,8 @@ t.test('presence:update on one instance: the user’s connections everywhere get
   await choose(adaA, 'invisible', null)
   await choose(adaA, 'online', 'online')
   await settle({ ...own, ...others })
-  for (const [name, client] of Object.entries(own)) t.same(client.received.filter(isPresence(ada)), chosen.map((p) => presenceOf(ada, p)), `${name}: every choice, once each`)
-  for (const [name, client] of Object.entries(others)) {
-    t.same(client.received.filter(isPresence(ada)), visible.map((p) => presenceOf(ada, p)), `${name}: each visible change once, nothing for the rest`)
-  }
+  expectPresenceHistory(t, own, ada, chosen, 'every choice, once each')
+  expectPresenceHistory(t, others, ada, visible, 'each visible change once, nothing for the rest')
 
   await choose(adaB, 'dnd', 'dnd')
   const nodes = { A: A!, B: B!, C: C! }

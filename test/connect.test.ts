@@ -7,18 +7,21 @@
 import { createHmac } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { WebSocket } from 'ws'
-import { build, connect, eventually, forgeToken, ISSUER, objectId, refusal, SECRET, signToken, TestClient } from './helper.js'
+import {
+  build,
+  claims,
+  connect,
+  eventually,
+  forgeToken,
+  GatedPresenceStore,
+  objectId,
+  OTHER_SECRET,
+  refusal,
+  SECRET,
+  signToken,
+  TestClient,
+} from './helper.js'
 import { MemoryMembershipStore } from '../lib/stores/membership-memory.js'
-import { MemoryPresenceStore } from '../lib/stores/presence-memory.js'
-import type { ChosenPresence } from '../schemas/common.js'
-
-const OTHER_SECRET = 'another-secret-that-is-long-enough-9876543210'
-
-/** The claims of a valid access token for `sub`, with `over` applied (an `undefined` value drops the claim). */
-function claims(sub: string, over: Record<string, unknown> = {}): Record<string, unknown> {
-  const now = Math.floor(Date.now() / 1000)
-  return { sub, email: 'user@example.test', username: 'user', iat: now, exp: now + 3600, iss: ISSUER, token_type: 'access', ...over }
-}
 
 /** The token with one character of its signature changed. */
 function tamper(token: string): string {
@@ -42,17 +45,6 @@ async function expectRefusal(t: Test, url: string, status: number, error?: strin
   t.type(answer.body.message, 'string')
   t.ok(String(answer.body.message).length > 0, 'the message says why')
   return answer
-}
-
-/** A presence store whose reads wait until the test releases them: the presence stays unsettled until then. */
-class GatedPresenceStore extends MemoryPresenceStore {
-  release!: () => void
-  readonly #gate = new Promise<void>((resolve) => (this.release = resolve))
-
-  override async chosenPresence(userId: string): Promise<ChosenPresence | undefined> {
-    await this.#gate
-    return super.chosenPresence(userId)
-  }
 }
 
 /** Opens /ws at `url` and settles on the upgrade or its refusal, without waiting for `connected`. */

@@ -10,10 +10,14 @@ import { WebSocket } from 'ws'
 import { MongoClient, type Db } from 'mongodb'
 import realtime, { type RealtimePluginOptions } from '../app.js'
 import { realtimeLogSerializers } from '../lib/logging.js'
+import { MemoryPresenceStore } from '../lib/stores/presence-memory.js'
+import type { ChosenPresence } from '../schemas/common.js'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { serverMessages } from '../schemas/server-messages.js'
 
 export const SECRET = 'test-secret-that-is-long-enough-0123456789'
+/** A secret the service does not know: what it signs is badly signed. */
+export const OTHER_SECRET = 'another-secret-that-is-long-enough-9876543210'
 export const ISSUER = 'roomler2'
 /** How long a test waits for something it expects. */
 export const WAIT_MS = 5000
@@ -85,6 +89,12 @@ export function signToken(claims: Record<string, unknown>, secret = SECRET): str
   )
 }
 
+/** The claims of a valid access token for `sub`, with `over` applied (an `undefined` value drops the claim). */
+export function claims(sub: string, over: Record<string, unknown> = {}): Record<string, unknown> {
+  const now = Math.floor(Date.now() / 1000)
+  return { sub, email: 'user@example.test', username: 'user', iat: now, exp: now + 3600, iss: ISSUER, token_type: 'access', ...over }
+}
+
 /** Any token at all: the header and payload as given, signed with HMAC for HS256/384/512, unsigned otherwise. */
 export function forgeToken(header: Record<string, unknown>, payload: Record<string, unknown>, secret = SECRET): string {
   const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
@@ -114,6 +124,17 @@ export function schemaViolation(message: ServerMessage): string | undefined {
   if (!check || check.Check(message)) return undefined
   const error = check.Errors(message).First()
   return `the service sent a ${message.type} that breaks its published schema (${error?.path}: ${error?.message}): ${JSON.stringify(message)}`
+}
+
+/** A presence store whose reads wait until the test calls `release()`: the presence (and `connected`) wait until then. */
+export class GatedPresenceStore extends MemoryPresenceStore {
+  release!: () => void
+  readonly #gate = new Promise<void>((resolve) => (this.release = resolve))
+
+  override async chosenPresence(userId: string): Promise<ChosenPresence | undefined> {
+    await this.#gate
+    return super.chosenPresence(userId)
+  }
 }
 
 /** A WebSocket client that keeps every message it receives, in order, for tests to wait on. */

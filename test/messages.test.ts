@@ -6,21 +6,13 @@
  */
 import t, { type Test } from 'tap'
 import { WebSocket } from 'ws'
-import { build, forgeToken, ISSUER, objectId, signToken, TestClient, type ServerMessage } from './helper.js'
+import { build, claims, forgeToken, GatedPresenceStore, objectId, OTHER_SECRET, signToken, TestClient, type ServerMessage } from './helper.js'
 import { MemoryMembershipStore } from '../lib/stores/membership-memory.js'
-import { MemoryPresenceStore } from '../lib/stores/presence-memory.js'
-import type { ChosenPresence } from '../schemas/common.js'
 
 // These tests send many frames back to back: the rate limit has its own tests.
 const UNLIMITED = { realtime: { rateLimitPerSec: 100_000, rateLimitBurst: 100_000 } }
 
-const OTHER_SECRET = 'another-secret-that-is-long-enough-9876543210'
 const ERROR_FIELDS = ['code', 'message', 'request_type', 'details']
-
-function claims(sub: string, over: Record<string, unknown> = {}): Record<string, unknown> {
-  const now = Math.floor(Date.now() / 1000)
-  return { sub, email: 'user@example.test', username: 'user', iat: now, exp: now + 3600, iss: ISSUER, token_type: 'access', ...over }
-}
 
 interface Expected {
   code: string
@@ -58,17 +50,6 @@ async function expectError(t: Test, client: TestClient, frame: unknown, expected
   return message
 }
 
-/** A presence store whose reads wait until the test releases them: `connected` waits until then. */
-class GatedPresenceStore extends MemoryPresenceStore {
-  release!: () => void
-  readonly #gate = new Promise<void>((resolve) => (this.release = resolve))
-
-  override async chosenPresence(userId: string): Promise<ChosenPresence | undefined> {
-    await this.#gate
-    return super.chosenPresence(userId)
-  }
-}
-
 t.test('ping', async (t) => {
   const { connect } = await build(t, UNLIMITED)
   const alice = objectId()
@@ -79,21 +60,17 @@ t.test('ping', async (t) => {
   const a2 = await connect(alice)
   t.same(await b.sync(), [{ type: 'presence:update', data: { user_id: alice, presence: 'online' } }])
 
-  t.test('without data: pong {} to this connection only', async (t) => {
-    a1.send({ type: 'ping' })
-    t.same(await a1.next(), { type: 'pong', data: {} }, 'the next message is pong with data {}')
-    t.same(await a1.sync(), [], 'one pong')
-    t.same(await a2.sync(), [], 'the same user’s other connection gets nothing')
+  /** `ping` from `asker`: one pong {} to it; alice's other connection and bob get nothing. */
+  async function pongToAskerOnly(t: Test, ping: unknown, asker: TestClient, otherTab: TestClient) {
+    asker.send(ping)
+    t.same(await asker.next(), { type: 'pong', data: {} }, 'the next message is pong with data {}')
+    t.same(await asker.sync(), [], 'one pong')
+    t.same(await otherTab.sync(), [], 'the same user’s other connection gets nothing')
     t.same(await b.sync(), [], 'another user gets nothing')
-  })
+  }
 
-  t.test('with data {}: pong {} to this connection only', async (t) => {
-    a2.send({ type: 'ping', data: {} })
-    t.same(await a2.next(), { type: 'pong', data: {} }, 'the next message is pong with data {}')
-    t.same(await a2.sync(), [], 'one pong')
-    t.same(await a1.sync(), [], 'the same user’s other connection gets nothing')
-    t.same(await b.sync(), [], 'another user gets nothing')
-  })
+  t.test('without data: pong {} to this connection only', (t) => pongToAskerOnly(t, { type: 'ping' }, a1, a2))
+  t.test('with data {}: pong {} to this connection only', (t) => pongToAskerOnly(t, { type: 'ping', data: {} }, a2, a1))
 
   t.test('each ping gets its own pong, in order', async (t) => {
     for (let i = 0; i < 5; i++) a1.send({ type: 'ping' })

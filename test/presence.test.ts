@@ -4,7 +4,7 @@
  * GET /presence. Absence is proven with sync() round trips, never with sleeps.
  */
 import t from 'tap'
-import { build, eventually, objectId, signToken, type ServerMessage, type TestClient } from './helper.js'
+import { build, eventually, objectId, signToken, type BuiltApp, type ServerMessage, type TestClient } from './helper.js'
 import { MemoryPresenceStore } from '../lib/stores/presence-memory.js'
 import { MemoryMembershipStore } from '../lib/stores/membership-memory.js'
 
@@ -47,14 +47,32 @@ async function setup(t: Test) {
   return { ...built, store, getPresence }
 }
 
+interface Arrival {
+  bob: string
+  /** Alice's connection. */
+  a: TestClient
+}
+
+/**
+ * Alice connects, then Bob on one connection (or two, in turn); Alice is told
+ * that Bob came online. The test goes on from there.
+ */
+async function bobArrives(t: Test, connect: BuiltApp['connect']): Promise<Arrival & { b: TestClient }>
+async function bobArrives(t: Test, connect: BuiltApp['connect'], connections: 2): Promise<Arrival & { b1: TestClient; b2: TestClient }>
+async function bobArrives(t: Test, connect: BuiltApp['connect'], connections = 1): Promise<Arrival & Partial<Record<'b' | 'b1' | 'b2', TestClient>>> {
+  const a = await connect(objectId())
+  const bob = objectId()
+  const b1 = await connect(bob)
+  const b2 = connections === 2 ? await connect(bob) : undefined
+  t.same(await nextPresence(a), presenceOf(bob, 'online'))
+  return { bob, a, b: b1, b1, b2 }
+}
+
 t.test('the first connection comes online and every other connected user is told', async (t) => {
   const { connect, store } = await setup(t)
-  const [alice, bob, carol] = [objectId(), objectId(), objectId()]
-  const a = await connect(alice)
-  const b1 = await connect(bob)
-  const b2 = await connect(bob)
-  t.same(await nextPresence(a), presenceOf(bob, 'online'))
+  const { a, b1, b2 } = await bobArrives(t, connect, 2)
 
+  const carol = objectId()
   const c = await connect(carol)
   t.same(await nextPresence(a), presenceOf(carol, 'online'), 'every connected user is told')
   t.same(await nextPresence(b1), presenceOf(carol, 'online'), 'on every connection')
@@ -65,10 +83,7 @@ t.test('the first connection comes online and every other connected user is told
 
 t.test('a second connection of a connected user broadcasts nothing', async (t) => {
   const { connect } = await setup(t)
-  const [alice, bob] = [objectId(), objectId()]
-  const a = await connect(alice)
-  const b1 = await connect(bob)
-  t.same(await nextPresence(a), presenceOf(bob, 'online'))
+  const { bob, a, b: b1 } = await bobArrives(t, connect)
 
   const b2 = await connect(bob)
   await assertNoPresence(t, { 'another user': a, 'the first connection': b1, 'the second connection': b2 })
@@ -106,11 +121,7 @@ t.test('dnd and invisible chosen last are restored on the first connection; idle
 
 t.test('presence:update: own connections always get the real state; others only a changed visible presence', async (t) => {
   const { connect, store } = await setup(t)
-  const [alice, bob] = [objectId(), objectId()]
-  const a = await connect(alice)
-  const b1 = await connect(bob)
-  const b2 = await connect(bob)
-  t.same(await nextPresence(a), presenceOf(bob, 'online'))
+  const { bob, a, b1, b2 } = await bobArrives(t, connect, 2)
 
   /** bob chooses `chosen` on b1: both of bob's connections hear `chosen`; alice hears `others` or nothing. */
   async function choose(chosen: string, others: string | null) {
@@ -140,10 +151,7 @@ t.test('presence:update: own connections always get the real state; others only 
 
 t.test('presence:update offline is refused and changes nothing', async (t) => {
   const { connect } = await setup(t)
-  const [alice, bob] = [objectId(), objectId()]
-  const a = await connect(alice)
-  const b = await connect(bob)
-  t.same(await nextPresence(a), presenceOf(bob, 'online'))
+  const { a, b } = await bobArrives(t, connect)
 
   b.send({ type: 'presence:update', data: { presence: 'offline' } })
   const error = await b.next('error')
@@ -153,11 +161,7 @@ t.test('presence:update offline is refused and changes nothing', async (t) => {
 
 t.test('the last connection closing takes the user offline for everyone and in the store', async (t) => {
   const { app, connect, store } = await setup(t)
-  const [alice, bob] = [objectId(), objectId()]
-  const a = await connect(alice)
-  const b1 = await connect(bob)
-  const b2 = await connect(bob)
-  t.same(await nextPresence(a), presenceOf(bob, 'online'))
+  const { bob, a, b1, b2 } = await bobArrives(t, connect, 2)
 
   const before = Date.now()
   await b1.close()
@@ -178,11 +182,7 @@ t.test('the last connection closing takes the user offline for everyone and in t
 
 t.test('closing one of two connections sends nothing', async (t) => {
   const { app, connect, store } = await setup(t)
-  const [alice, bob] = [objectId(), objectId()]
-  const a = await connect(alice)
-  const b1 = await connect(bob)
-  const b2 = await connect(bob)
-  t.same(await nextPresence(a), presenceOf(bob, 'online'))
+  const { bob, a, b1, b2 } = await bobArrives(t, connect, 2)
 
   await b1.close()
   await eventually(() => app.wsRegistry.senders(bob).size === 1, undefined, 'b1 is gone from the registry')
@@ -192,10 +192,7 @@ t.test('closing one of two connections sends nothing', async (t) => {
 
 t.test('an invisible user leaving is not announced, but is stored offline', async (t) => {
   const { connect, store } = await setup(t)
-  const [alice, bob, carol] = [objectId(), objectId(), objectId()]
-  const a = await connect(alice)
-  const b = await connect(bob)
-  t.same(await nextPresence(a), presenceOf(bob, 'online'))
+  const { bob, a, b } = await bobArrives(t, connect)
   b.send({ type: 'presence:update', data: { presence: 'invisible' } })
   t.same(await nextPresence(b), presenceOf(bob, 'invisible'))
   t.same(await nextPresence(a), presenceOf(bob, 'offline'))
@@ -205,6 +202,7 @@ t.test('an invisible user leaving is not announced, but is stored offline', asyn
   await assertNoPresence(t, { 'another user': a })
 
   // Announcements still flow: the next user to leave is announced.
+  const carol = objectId()
   const c = await connect(carol)
   t.same(await nextPresence(a), presenceOf(carol, 'online'))
   await c.close()
@@ -213,10 +211,7 @@ t.test('an invisible user leaving is not announced, but is stored offline', asyn
 
 t.test('an abrupt drop of the last connection counts as a close', async (t) => {
   const { connect, store } = await setup(t)
-  const [alice, bob] = [objectId(), objectId()]
-  const a = await connect(alice)
-  const b = await connect(bob)
-  t.same(await nextPresence(a), presenceOf(bob, 'online'))
+  const { bob, a, b } = await bobArrives(t, connect)
 
   await b.kill()
   t.same(await nextPresence(a), presenceOf(bob, 'offline'))
@@ -225,10 +220,7 @@ t.test('an abrupt drop of the last connection counts as a close', async (t) => {
 
 t.test('a user who chose dnd comes back dnd after reconnecting', async (t) => {
   const { connect, getPresence } = await setup(t)
-  const [alice, bob] = [objectId(), objectId()]
-  const a = await connect(alice)
-  const b = await connect(bob)
-  t.same(await nextPresence(a), presenceOf(bob, 'online'))
+  const { bob, a, b } = await bobArrives(t, connect)
   b.send({ type: 'presence:update', data: { presence: 'dnd' } })
   t.same(await nextPresence(a), presenceOf(bob, 'dnd'))
   await b.close()
@@ -241,10 +233,7 @@ t.test('a user who chose dnd comes back dnd after reconnecting', async (t) => {
 
 t.test('a user who chose invisible comes back invisible after reconnecting', async (t) => {
   const { connect, getPresence } = await setup(t)
-  const [alice, bob] = [objectId(), objectId()]
-  const a = await connect(alice)
-  const b = await connect(bob)
-  t.same(await nextPresence(a), presenceOf(bob, 'online'))
+  const { bob, a, b } = await bobArrives(t, connect)
   b.send({ type: 'presence:update', data: { presence: 'invisible' } })
   t.same(await nextPresence(a), presenceOf(bob, 'offline'))
   await b.close()

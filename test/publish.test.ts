@@ -63,6 +63,24 @@ async function refused(t: Test, s: Setup, answer: Answer, status: number, error:
   for (const client of s.clients) t.strictSame(await client.sync(), [], 'nothing was delivered')
 }
 
+/** Each of `clients` receives `event`, exactly { type, data }, and nothing more. */
+async function receivedOnce(t: Test, clients: TestClient[], event: { type: string; data: object }, what: string): Promise<void> {
+  for (const client of clients) {
+    t.strictSame(await client.next(event.type), event, what)
+    t.strictSame(await client.sync(), [], 'once')
+  }
+}
+
+/** Publishes `event` to `recipients` that leave Grace out: both of Ada's connections receive it, Grace nothing. */
+async function toAdaNotGrace(t: Test, s: Setup, event: { type: string; data: object }, recipients: object): Promise<void> {
+  const [adaTab, adaPhone, graceClient] = s.clients as [TestClient, TestClient, TestClient]
+  const answer = await publish(s.url, { ...event, ...recipients })
+  t.equal(answer.status, 202)
+  t.strictSame(await adaTab.next(event.type), event)
+  t.strictSame(await adaPhone.next(event.type), event)
+  t.strictSame(await graceClient.sync(), [], 'the excluded user receives nothing')
+}
+
 /** A body every connected user would receive if it were accepted. */
 const toEveryone = { type: 'message:new', data: { text: 'hello' }, everyone: true }
 
@@ -198,33 +216,21 @@ t.test('by user ids: every connection of each named user, nobody else', async (t
   t.equal(answer.status, 202)
   t.match(answer.contentType, /^application\/json/)
   t.strictSame(answer.body, { accepted: true })
-  for (const client of s.clients) {
-    t.strictSame(await client.next('message:new'), event, 'the event is exactly { type, data }')
-    t.strictSame(await client.sync(), [], 'once')
-  }
+  await receivedOnce(t, s.clients, event, 'the event is exactly { type, data }')
   t.strictSame(await bobClient.sync(), [], 'a user not named receives nothing')
 })
 
 t.test('by user ids, with exclude_user_ids left out', async (t) => {
   const s = await setup(t)
-  const [adaTab, adaPhone, graceClient] = s.clients as [TestClient, TestClient, TestClient]
-  const event = { type: 'channel:updated', data: { name: 'general' } }
-  const answer = await publish(s.url, { ...event, user_ids: [s.ada, s.grace], exclude_user_ids: [s.grace] })
-  t.equal(answer.status, 202)
-  t.strictSame(await adaTab.next('channel:updated'), event)
-  t.strictSame(await adaPhone.next('channel:updated'), event)
-  t.strictSame(await graceClient.sync(), [], 'the excluded user receives nothing')
+  await toAdaNotGrace(t, s, { type: 'channel:updated', data: { name: 'general' } }, { user_ids: [s.ada, s.grace], exclude_user_ids: [s.grace] })
 })
 
 t.test('ids in capitals name the same users (ObjectIds are case-insensitive)', async (t) => {
   const s = await setup(t)
-  const [adaTab, adaPhone, graceClient] = s.clients as [TestClient, TestClient, TestClient]
-  const event = { type: 'message:new', data: {} }
-  const answer = await publish(s.url, { ...event, user_ids: [s.ada.toUpperCase(), s.grace.toUpperCase()], exclude_user_ids: [s.grace.toUpperCase()] })
-  t.equal(answer.status, 202)
-  t.strictSame(await adaTab.next('message:new'), event)
-  t.strictSame(await adaPhone.next('message:new'), event)
-  t.strictSame(await graceClient.sync(), [], 'the excluded user receives nothing')
+  await toAdaNotGrace(t, s, { type: 'message:new', data: {} }, {
+    user_ids: [s.ada.toUpperCase(), s.grace.toUpperCase()],
+    exclude_user_ids: [s.grace.toUpperCase()],
+  })
 })
 
 t.test('to a user with no connection: 202, and nobody receives it', async (t) => {
@@ -248,10 +254,7 @@ t.test('by channel: its members only, with exclude_user_ids left out', async (t)
 
   const event = { type: 'message:new', data: { channel_id: channel, text: 'to the channel' } }
   t.equal((await publish(s.url, { ...event, channel_id: channel })).status, 202)
-  for (const client of [adaTab, adaPhone, graceClient]) {
-    t.strictSame(await client.next('message:new'), event, 'a member receives exactly { type, data }')
-    t.strictSame(await client.sync(), [], 'once')
-  }
+  await receivedOnce(t, [adaTab, adaPhone, graceClient], event, 'a member receives exactly { type, data }')
   t.strictSame(await bobClient.sync(), [], 'a non-member receives nothing')
 
   const edited = { type: 'message:edited', data: { channel_id: channel, text: 'edited' } }
@@ -283,10 +286,7 @@ t.test('everyone: every connected user, with exclude_user_ids left out', async (
   const bobClient = await s.connect(bob)
   const event = { type: 'Announcement.v2', data: { text: 'maintenance at noon' } }
   t.equal((await publish(s.url, { ...event, everyone: true })).status, 202)
-  for (const client of [adaTab, adaPhone, graceClient, bobClient]) {
-    t.strictSame(await client.next('Announcement.v2'), event, 'every connection receives exactly { type, data }')
-    t.strictSame(await client.sync(), [], 'once')
-  }
+  await receivedOnce(t, [adaTab, adaPhone, graceClient, bobClient], event, 'every connection receives exactly { type, data }')
 
   const again = { type: 'announcement:cancelled', data: {} }
   t.equal((await publish(s.url, { ...again, everyone: true, exclude_user_ids: [s.ada, bob] })).status, 202)

@@ -37,18 +37,44 @@ function event(type: 'typing:start' | 'typing:stop', channelId: string, userId: 
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** An app on the memory store and a channel whose members are `members` new users. */
+/** An app on the memory store; `channelOf(...users)` makes a new channel with those members. */
 async function setup(t: Test, realtime: BuildOptions['realtime'] = {}) {
   const built = await build(t, { realtime: { membershipCacheMs: 0, ...realtime } })
   const membership = built.app.realtimeStores.membership as MemoryMembershipStore
-  return { ...built, membership }
+  function channelOf(...members: string[]): string {
+    const channel = objectId()
+    for (const user of members) membership.addMember(channel, user)
+    return channel
+  }
+  return { ...built, membership, channelOf }
+}
+
+/**
+ * The membership cache filled, then a removal behind its back: alice, bob and
+ * carol, members of one channel, each connected; alice's typing:start (heard
+ * by bob and carol) makes the server read the membership; then bob is removed
+ * from the store.
+ */
+async function bobRemovedAfterCaching(t: Test, membershipCacheMs: number) {
+  const { app, connect, membership, channelOf } = await setup(t, { membershipCacheMs })
+  const [alice, bob, carol] = [objectId(), objectId(), objectId()]
+  const channel = channelOf(alice, bob, carol)
+  const a = await connect(alice)
+  const b = await connect(bob)
+  const c = await connect(carol)
+
+  // Fills the cache.
+  a.send(startMsg(channel))
+  t.same(await b.next(isTyping), event('typing:start', channel, alice))
+  t.same(await c.next(isTyping), event('typing:start', channel, alice))
+  membership.removeMember(channel, bob)
+  return { app, channel, alice, bob, a, b, c }
 }
 
 t.test('typing:start and typing:stop reach every connection of every other member, with exactly {channel_id, user_id}', async (t) => {
-  const { connect, membership } = await setup(t)
-  const channel = objectId()
+  const { connect, channelOf } = await setup(t)
   const [alice, bob, carol] = [objectId(), objectId(), objectId()]
-  for (const user of [alice, bob, carol]) membership.addMember(channel, user)
+  const channel = channelOf(alice, bob, carol)
   const a = await connect(alice)
   const b1 = await connect(bob)
   const b2 = await connect(bob)
@@ -66,11 +92,9 @@ t.test('typing:start and typing:stop reach every connection of every other membe
 })
 
 t.test('none of the sender’s own connections receive its typing events', async (t) => {
-  const { connect, membership } = await setup(t)
-  const channel = objectId()
+  const { connect, channelOf } = await setup(t)
   const [alice, bob] = [objectId(), objectId()]
-  membership.addMember(channel, alice)
-  membership.addMember(channel, bob)
+  const channel = channelOf(alice, bob)
   const a1 = await connect(alice)
   const a2 = await connect(alice)
   const b = await connect(bob)
@@ -85,15 +109,11 @@ t.test('none of the sender’s own connections receive its typing events', async
 })
 
 t.test('a connected user who is not a member of the channel receives nothing', async (t) => {
-  const { connect, membership } = await setup(t)
-  const channel = objectId()
-  const other = objectId()
+  const { connect, channelOf } = await setup(t)
   const [alice, bob, outsider] = [objectId(), objectId(), objectId()]
-  membership.addMember(channel, alice)
-  membership.addMember(channel, bob)
+  const channel = channelOf(alice, bob)
   // The outsider shares another channel with alice: still not this one.
-  membership.addMember(other, alice)
-  membership.addMember(other, outsider)
+  channelOf(alice, outsider)
   const a = await connect(alice)
   const b = await connect(bob)
   const o = await connect(outsider)
@@ -108,11 +128,9 @@ t.test('a connected user who is not a member of the channel receives nothing', a
 })
 
 t.test('a non-member sending typing:start or typing:stop gets forbidden and nothing is sent', async (t) => {
-  const { connect, membership } = await setup(t)
-  const channel = objectId()
+  const { connect, channelOf } = await setup(t)
   const [alice, bob, outsider] = [objectId(), objectId(), objectId()]
-  membership.addMember(channel, alice)
-  membership.addMember(channel, bob)
+  const channel = channelOf(alice, bob)
   const a = await connect(alice)
   const b = await connect(bob)
   const o = await connect(outsider)
@@ -135,11 +153,9 @@ t.test('a non-member sending typing:start or typing:stop gets forbidden and noth
 })
 
 t.test('typing state belongs to the user and channel, whichever connection sends', async (t) => {
-  const { app, connect, membership } = await setup(t)
-  const channel = objectId()
+  const { app, connect, channelOf } = await setup(t)
   const [alice, bob] = [objectId(), objectId()]
-  membership.addMember(channel, alice)
-  membership.addMember(channel, bob)
+  const channel = channelOf(alice, bob)
   const a1 = await connect(alice)
   const a2 = await connect(alice)
   const b = await connect(bob)
@@ -163,11 +179,9 @@ t.test('typing state belongs to the user and channel, whichever connection sends
 })
 
 t.test('a repeated typing:start is not sent again', async (t) => {
-  const { connect, membership } = await setup(t)
-  const channel = objectId()
+  const { connect, channelOf } = await setup(t)
   const [alice, bob] = [objectId(), objectId()]
-  membership.addMember(channel, alice)
-  membership.addMember(channel, bob)
+  const channel = channelOf(alice, bob)
   const a = await connect(alice)
   const b1 = await connect(bob)
   const b2 = await connect(bob)
@@ -188,11 +202,9 @@ t.test('a repeated typing:start is not sent again', async (t) => {
 })
 
 t.test('typing:stop for a channel the user is not typing in sends nothing', async (t) => {
-  const { connect, membership } = await setup(t)
-  const channel = objectId()
+  const { connect, channelOf } = await setup(t)
   const [alice, bob] = [objectId(), objectId()]
-  membership.addMember(channel, alice)
-  membership.addMember(channel, bob)
+  const channel = channelOf(alice, bob)
   const a = await connect(alice)
   const b = await connect(bob)
 
@@ -213,11 +225,9 @@ t.test('typing:stop for a channel the user is not typing in sends nothing', asyn
 
 t.test('a typing:start neither renewed nor stopped ends after TYPING_TIMEOUT_MS with a typing:stop from the server', async (t) => {
   const timeoutMs = 200
-  const { connect, membership } = await setup(t, { typingTimeoutMs: timeoutMs })
-  const channel = objectId()
+  const { connect, channelOf } = await setup(t, { typingTimeoutMs: timeoutMs })
   const [alice, bob] = [objectId(), objectId()]
-  membership.addMember(channel, alice)
-  membership.addMember(channel, bob)
+  const channel = channelOf(alice, bob)
   const a = await connect(alice)
   const b1 = await connect(bob)
   const b2 = await connect(bob)
@@ -238,11 +248,9 @@ t.test('a typing:start neither renewed nor stopped ends after TYPING_TIMEOUT_MS 
 
 t.test('renewing typing:start keeps it alive past the timeout; it ends once renewals cease', async (t) => {
   const timeoutMs = 400
-  const { connect, membership } = await setup(t, { typingTimeoutMs: timeoutMs })
-  const channel = objectId()
+  const { connect, channelOf } = await setup(t, { typingTimeoutMs: timeoutMs })
   const [alice, bob] = [objectId(), objectId()]
-  membership.addMember(channel, alice)
-  membership.addMember(channel, bob)
+  const channel = channelOf(alice, bob)
   const a = await connect(alice)
   const b = await connect(bob)
 
@@ -267,13 +275,9 @@ t.test('renewing typing:start keeps it alive past the timeout; it ends once rene
 })
 
 t.test('closing the connection that started typing sends typing:stop for each channel it typed in', async (t) => {
-  const { connect, membership } = await setup(t)
-  const [one, two] = [objectId(), objectId()]
+  const { connect, channelOf } = await setup(t)
   const [alice, bob] = [objectId(), objectId()]
-  for (const channel of [one, two]) {
-    membership.addMember(channel, alice)
-    membership.addMember(channel, bob)
-  }
+  const [one, two] = [channelOf(alice, bob), channelOf(alice, bob)]
   const a1 = await connect(alice)
   // Alice stays connected elsewhere: it is the connection's close that ends its typing.
   const a2 = await connect(alice)
@@ -302,13 +306,9 @@ t.test('closing the connection that started typing sends typing:stop for each ch
 })
 
 t.test('an abrupt TCP drop of the connection that started typing sends typing:stop for each channel', async (t) => {
-  const { connect, membership } = await setup(t)
-  const [one, two] = [objectId(), objectId()]
+  const { connect, channelOf } = await setup(t)
   const [alice, bob] = [objectId(), objectId()]
-  for (const channel of [one, two]) {
-    membership.addMember(channel, alice)
-    membership.addMember(channel, bob)
-  }
+  const [one, two] = [channelOf(alice, bob), channelOf(alice, bob)]
   const a = await connect(alice)
   const b = await connect(bob)
 
@@ -328,20 +328,7 @@ t.test('an abrupt TCP drop of the connection that started typing sends typing:st
 })
 
 t.test('cached membership: a removed member keeps getting events until the channel is dropped from the cache', async (t) => {
-  const { app, connect, membership } = await setup(t, { membershipCacheMs: 60_000 })
-  const channel = objectId()
-  const [alice, bob, carol] = [objectId(), objectId(), objectId()]
-  for (const user of [alice, bob, carol]) membership.addMember(channel, user)
-  const a = await connect(alice)
-  const b = await connect(bob)
-  const c = await connect(carol)
-
-  // Fills the cache.
-  a.send(startMsg(channel))
-  t.same(await b.next(isTyping), event('typing:start', channel, alice))
-  t.same(await c.next(isTyping), event('typing:start', channel, alice))
-
-  membership.removeMember(channel, bob)
+  const { app, channel, alice, bob, a, b, c } = await bobRemovedAfterCaching(t, 60_000)
 
   // Within the cache's life the removal is not seen yet.
   a.send(stopMsg(channel))
@@ -374,11 +361,9 @@ t.test('cached membership: a removed member keeps getting events until the chann
 })
 
 t.test('with MEMBERSHIP_CACHE_MS at 0 a removal is seen at once, and a new member can type', async (t) => {
-  const { connect, membership } = await setup(t, { membershipCacheMs: 0 })
-  const channel = objectId()
+  const { connect, membership, channelOf } = await setup(t, { membershipCacheMs: 0 })
   const [alice, bob, carol] = [objectId(), objectId(), objectId()]
-  membership.addMember(channel, alice)
-  membership.addMember(channel, bob)
+  const channel = channelOf(alice, bob)
   const a = await connect(alice)
   const b = await connect(bob)
   const c = await connect(carol)
@@ -402,19 +387,7 @@ t.test('with MEMBERSHIP_CACHE_MS at 0 a removal is seen at once, and a new membe
 
 t.test('membership is cached for at most MEMBERSHIP_CACHE_MS', async (t) => {
   const cacheMs = 200
-  const { connect, membership } = await setup(t, { membershipCacheMs: cacheMs })
-  const channel = objectId()
-  const [alice, bob, carol] = [objectId(), objectId(), objectId()]
-  for (const user of [alice, bob, carol]) membership.addMember(channel, user)
-  const a = await connect(alice)
-  const b = await connect(bob)
-  const c = await connect(carol)
-
-  // Fills the cache.
-  a.send(startMsg(channel))
-  t.same(await b.next(isTyping), event('typing:start', channel, alice))
-  t.same(await c.next(isTyping), event('typing:start', channel, alice))
-  membership.removeMember(channel, bob)
+  const { channel, alice, a, b, c } = await bobRemovedAfterCaching(t, cacheMs)
 
   // Past the cache's life (pacing, not hoping: the contract bounds it), the removal must show.
   await pause(cacheMs + 50)
