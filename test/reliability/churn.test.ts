@@ -39,7 +39,7 @@ const CONCURRENCY = Number(process.env.CHURN_CONCURRENCY ?? 100)
  * machine: the cleanup it proves holds at any count, and the count reached is
  * recorded. Fewer than MIN_CYCLES fails.
  */
-const CHURN_BUDGET_MS = Number(process.env.CHURN_BUDGET_MS ?? 30_000)
+const CHURN_BUDGET_MS = Number(process.env.CHURN_BUDGET_MS ?? 40_000)
 const MIN_CYCLES = 1000
 /** How much the heap may grow over the churn, after GC. */
 const HEAP_MARGIN_BYTES = 10 * 1024 * 1024
