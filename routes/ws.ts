@@ -8,6 +8,10 @@ import { TokenRejected } from '../lib/tokens.js'
 import { withTimeout } from '../lib/timeout.js'
 import type { ConnectedMessage } from '../schemas/server-messages.js'
 
+const CONNECTION = Symbol('roomler.connection')
+/** A socket knows its connection, so that one set of listeners serves them all. */
+type Socket = WebSocket & { [CONNECTION]?: Connection }
+
 /** How long shutdown waits for every user's presence to be settled across instances. */
 const SHUTDOWN_PRESENCE_MS = 3000
 
@@ -83,33 +87,54 @@ const wsRoute: FastifyPluginAsync = async (fastify) => {
     })
   })
 
-  function open(socket: WebSocket, request: FastifyRequest) {
+  // One set of listeners for every socket (`this` is the socket), not closures
+  // per connection: idle memory is per connection, and there may be many.
+  function onMessage(this: Socket, data: Buffer, isBinary: boolean) {
+    receive(ctx, this[CONNECTION]!, data, isBinary)
+  }
+  function onPong(this: Socket) {
+    this[CONNECTION]!.alive = true
+  }
+  function onClose(this: Socket) {
+    forget(this[CONNECTION]!)
+  }
+  function onError(this: Socket, error: Error & { code?: string }) {
+    const connection = this[CONNECTION]!
+    // ws closes an oversized frame (1009) itself; its error is the only trace of why.
+    if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' && connection.closeReason === 'client') {
+      connection.closeReason = 'payload_too_big'
+    }
+    // A client's protocol mistake (bad UTF-8, an oversized frame) is theirs; ws closes it with the right code.
+    if (!error.code?.startsWith('WS_ERR_')) ctx.log.warn({ err: error }, 'websocket error')
+  }
+
+  function open(socket: Socket, request: FastifyRequest) {
     const claims = request.realtimeClaims!
     const connection = new Connection(claims.sub, socket, claims.exp * 1000, limits)
+    socket[CONNECTION] = connection
     metrics.connectionsOpened++
     // Registered at once, so that it counts against the per-user limit while its presence settles.
     registry.add(connection)
     // Frames that arrive before `connected` wait until the presence is settled.
     connection.backlog = []
+    // @fastify/websocket's own error listener holds the upgrade's request and
+    // reply for the socket's whole life; ours needs neither.
+    socket.removeAllListeners('error')
+    socket.on('error', onError)
     // Listeners go on before any await, or early frames would be lost.
-    socket.on('message', (data, isBinary) => receive(ctx, connection, data as Buffer, isBinary))
-    socket.on('pong', () => {
-      connection.alive = true
-    })
-    socket.on('close', () => forget(connection))
-    // ws closes an oversized frame (1009) itself; its error is the only trace of why.
-    socket.on('error', (error: Error & { code?: string }) => {
-      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' && connection.closeReason === 'client') {
-        connection.closeReason = 'payload_too_big'
-      }
-    })
-    void presence.connectionOpened(connection.userId).then(() => {
-      if (connection.closed) return
-      const connected: ConnectedMessage = { type: 'connected', data: { user_id: connection.userId } }
-      connection.markOpen(JSON.stringify(connected))
-      metrics.messagesOut.add('connected')
-      drain(ctx, connection)
-    })
+    socket.on('message', onMessage)
+    socket.on('pong', onPong)
+    socket.on('close', onClose)
+    void presence.connectionOpened(connection.userId).then(() => settled(connection))
+  }
+
+  /** The presence is known: `connected` goes out first, then the frames that waited. */
+  function settled(connection: Connection) {
+    if (connection.closed) return
+    const connected: ConnectedMessage = { type: 'connected', data: { user_id: connection.userId } }
+    connection.markOpen(JSON.stringify(connected))
+    metrics.messagesOut.add('connected')
+    drain(ctx, connection)
   }
 
   fastify.get('/ws', { websocket: true, onRequest: admit }, open)
