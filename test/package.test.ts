@@ -100,6 +100,11 @@ t.test('the package as a host project meets it', async (t) => {
         /^(Dockerfile|compose\.yaml|\.env)/.test(f),
     )
     t.same(unwanted, [], 'no sources, tests, benches, test servers, scripts, source maps or deployment files')
+    const extracted = join(work, 'extracted')
+    await mkdir(extracted)
+    await run('tar', ['-xzf', join(packs, name!), '-C', extracted], work, 30_000)
+    const app = await readFile(join(extracted, 'package/dist/app.js'), 'utf8')
+    t.notMatch(app, /sourceMappingURL/, 'no reference to a source map the package does not carry')
     const manifest = JSON.parse(await readFile(join(stage, 'package.json'), 'utf8'))
     t.equal(manifest.type, 'module', 'an ES module package')
     for (const target of Object.values(manifest.exports as Record<string, string | Record<string, string>>).flatMap((e) =>
