@@ -64,7 +64,7 @@ t.test('production with the host’s own @fastify/jwt needs no jwt.secret: the h
 
 t.test('outside production, no secret and no host @fastify/jwt: it starts, and says so in a warning', async (t) => {
   const { app, logs } = fastify(t)
-  await app.register(realtime, {})
+  await app.register(realtime, { production: false })
   await app.ready()
   const warning = logs.find((line) => line.level === 40 && line.msg.includes('jwt.secret'))
   t.ok(warning, 'a warning names jwt.secret')
