@@ -1,12 +1,52 @@
 /**
  * The test run: one FerretDB for every MongoDB-backed test (unless
- * TEST_MONGODB_URL names a real MongoDB), then tap over test/, then FerretDB
- * stopped. Each test file uses a database of its own. Ends with the plain
+ * TEST_MONGODB_URL names a real MongoDB), then tap, then FerretDB stopped.
+ * Each test file uses a database of its own. Ends with the plain
  * `N passed, N failed` line that CI reads.
+ *
+ * Without arguments, the quick files run two at a time, then the heavy ones
+ * (load, browsers, package installs) one at a time: on two cores a churn of
+ * thousands of connections beside a headless Chromium measures the machine,
+ * not the service. With file arguments, just those files, as tap runs them.
  */
 import { spawn } from 'node:child_process'
+import { readdirSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { startFerretDB, type RunningFerretDB } from './servers/ferretdb.js'
+
+/** Files that load the machine: each runs alone. */
+const HEAVY = [
+  'test/reliability/churn.test.ts',
+  'test/reliability/fuzz.test.ts',
+  'test/reliability/slow-consumer.test.ts',
+  'test/reliability/faults.test.ts',
+  'test/cluster-faults.test.ts',
+  'test/e2e-browser.test.ts',
+  'test/package.test.ts',
+  'test/deploy.test.ts',
+  'test/bench-smoke.test.ts',
+]
+
+function testFiles(): string[] {
+  return (readdirSync('test', { recursive: true }) as string[])
+    .filter((name) => name.endsWith('.test.ts'))
+    .map((name) => `test/${name}`)
+    .sort()
+}
+
+type Summary = Record<string, number>
+
+function runTap(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; summary?: Summary }> {
+  const tap = spawn('npx', ['tap', '--reporter=tap', ...args], { stdio: ['inherit', 'pipe', 'inherit'], env })
+  let summary: Summary | undefined
+  createInterface({ input: tap.stdout! }).on('line', (line) => {
+    process.stdout.write(line + '\n')
+    // tap's closing line: # { total: 12, pass: 11, fail: 1, skip: 0 }
+    const match = /^# \{ (total: \d+.*) \}$/.exec(line)
+    if (match) summary = Object.fromEntries(match[1]!.split(', ').map((pair) => [pair.split(': ')[0], Number(pair.split(': ')[1])]))
+  })
+  return new Promise((resolve) => tap.once('close', (c, signal) => resolve({ code: c ?? (signal ? 1 : 0), summary })))
+}
 
 let ferretdb: RunningFerretDB | undefined
 const env = { ...process.env }
@@ -16,20 +56,34 @@ if (!env.TEST_MONGODB_URL) {
   process.stderr.write(`FerretDB for this run: ${ferretdb.url}\n`)
 }
 
-const tap = spawn('npx', ['tap', '--reporter=tap', ...process.argv.slice(2)], { stdio: ['inherit', 'pipe', 'inherit'], env })
-let summary: Record<string, number> | undefined
-createInterface({ input: tap.stdout! }).on('line', (line) => {
-  process.stdout.write(line + '\n')
-  // tap's closing line: # { total: 12, pass: 11, fail: 1, skip: 0 }
-  const match = /^# \{ (total: \d+.*) \}$/.exec(line)
-  if (match) summary = Object.fromEntries(match[1]!.split(', ').map((pair) => [pair.split(': ')[0], Number(pair.split(': ')[1])]))
-})
-const code: number = await new Promise((resolve) => tap.once('close', (c, signal) => resolve(c ?? (signal ? 1 : 0))))
-await ferretdb?.stop()
-if (summary) {
-  const skipped = (summary.skip ?? 0) + (summary.todo ?? 0)
-  process.stdout.write(`\n${summary.pass ?? 0} passed, ${summary.fail ?? 0} failed${skipped ? `, ${skipped} skipped` : ''}\n`)
+const args = process.argv.slice(2)
+const runs: string[][] = []
+if (args.some((arg) => !arg.startsWith('-'))) {
+  runs.push(args)
 } else {
-  process.stdout.write('\n0 passed, 1 failed (tap printed no summary)\n')
+  const all = testFiles()
+  const heavy = all.filter((file) => HEAVY.includes(file))
+  runs.push([...args, ...all.filter((file) => !HEAVY.includes(file))])
+  if (heavy.length > 0) runs.push([...args, '--jobs=1', ...heavy])
 }
-process.exit(code === 0 && !summary ? 1 : code)
+
+let code = 0
+const total: Summary = {}
+let summaries = 0
+for (const run of runs) {
+  const result = await runTap(run, env)
+  if (result.code !== 0) code = result.code
+  if (result.summary) {
+    summaries++
+    for (const [key, value] of Object.entries(result.summary)) total[key] = (total[key] ?? 0) + value
+  }
+}
+await ferretdb?.stop()
+if (summaries === runs.length) {
+  const skipped = (total.skip ?? 0) + (total.todo ?? 0)
+  process.stdout.write(`\n${total.pass ?? 0} passed, ${total.fail ?? 0} failed${skipped ? `, ${skipped} skipped` : ''}\n`)
+} else {
+  process.stdout.write(`\n${total.pass ?? 0} passed, ${(total.fail ?? 0) + 1} failed (a tap run printed no summary)\n`)
+  code ||= 1
+}
+process.exit(code)
