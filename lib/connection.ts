@@ -1,7 +1,7 @@
 import type { WebSocket } from 'ws'
 import { CloseCode } from './close-codes.js'
 import type { CloseReason } from './metrics.js'
-import { FrameWriter, type OutFrame } from './wire.js'
+import { OutFrame, rawSender, writeFrame, type RawSender } from './wire.js'
 
 let nextConnectionId = 1
 
@@ -26,8 +26,8 @@ export class Connection {
   readonly id = nextConnectionId++
   /** When the token that admitted (or last refreshed) this connection expires, in epoch ms. */
   expiresAt: number
-  /** Channels this connection started typing in, so that its close can stop them. */
-  readonly typingChannels = new Set<string>()
+  /** Channels this connection started typing in, so that its close can stop them (made on first use: most connections never type). */
+  typingChannels: Set<string> | null = null
   /** Whether a protocol Pong answered the last heartbeat Ping. */
   alive = true
   /** Frames that arrived while an earlier one was still being handled (kept in order). */
@@ -45,7 +45,8 @@ export class Connection {
   #state: 'opening' | 'open' | 'closed' = 'opening'
   #tokens: number
   #refilledAt: number
-  readonly #writer: FrameWriter
+  /** ws's Sender when frames built once may be written to it directly (a field, not an object per connection). */
+  readonly #sender: RawSender | null
 
   constructor(
     readonly userId: string,
@@ -56,7 +57,7 @@ export class Connection {
     this.expiresAt = expiresAt
     this.#tokens = limits.rateLimitBurst
     this.#refilledAt = Date.now()
-    this.#writer = new FrameWriter(socket)
+    this.#sender = rawSender(socket)
   }
 
   get closed(): boolean {
@@ -74,22 +75,20 @@ export class Connection {
     this.#state = 'closed'
   }
 
-  /**
-   * Writes a payload serialized once for all recipients; nothing before
-   * `connected` or after close. A peer whose unsent output passes
-   * MAX_BUFFERED_BYTES is closed with 1013 rather than buffered without end.
-   */
+  /** Writes one payload to this connection alone (pong, error, connected): as sendFrame. */
   sendRaw(payload: string): boolean {
-    if (this.#state !== 'open') return false
-    this.socket.send(payload)
-    if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) this.#closeSlowConsumer()
-    return true
+    return this.sendFrame(new OutFrame(payload))
   }
 
-  /** Writes an event framed once for all its recipients (the same bytes to each); as sendRaw otherwise. */
+  /**
+   * Writes an event framed once for all its recipients (the same bytes to
+   * each); nothing before `connected` or after close. A peer whose unsent
+   * output passes MAX_BUFFERED_BYTES is closed with 1013 rather than buffered
+   * without end.
+   */
   sendFrame(frame: OutFrame): boolean {
     if (this.#state !== 'open') return false
-    this.#writer.write(frame)
+    writeFrame(this.socket, this.#sender, frame)
     if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) this.#closeSlowConsumer()
     return true
   }

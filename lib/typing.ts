@@ -63,6 +63,7 @@ export class TypingService {
       return
     }
     this.#owned.set(key, { userId, channelId, connection, owner, expiresAt, checking: false })
+    connection.typingChannels ??= new Set()
     connection.typingChannels.add(channelId)
     this.dispatcher.broadcast(members.list, typingEvent('typing:start', channelId, userId), { exclude: [userId] })
   }
@@ -81,6 +82,7 @@ export class TypingService {
 
   /** Ends every typing the closing connection started (and still owns). */
   connectionClosed(connection: Connection): void {
+    if (connection.typingChannels === null) return
     for (const channelId of connection.typingChannels) {
       const key = `${channelId}:${connection.userId}`
       const owned = this.#owned.get(key)
@@ -90,7 +92,7 @@ export class TypingService {
         if (ended) void this.#announceStopToMembers(channelId, owned.userId)
       })
     }
-    connection.typingChannels.clear()
+    connection.typingChannels = null
   }
 
   /** Checks every owned typist that is due; called by the liveness sweep. */
@@ -120,7 +122,7 @@ export class TypingService {
     const owned = this.#owned.get(key)
     if (!owned) return
     this.#owned.delete(key)
-    owned.connection.typingChannels.delete(owned.channelId)
+    owned.connection.typingChannels?.delete(owned.channelId)
   }
 
   async #announceStopToMembers(channelId: string, userId: string): Promise<void> {

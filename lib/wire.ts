@@ -37,7 +37,7 @@ export function textFrame(payload: string): Buffer {
 }
 
 /** The parts of ws's Sender (ws 8, lib/sender.js) the fast path relies on. */
-interface RawSender {
+export interface RawSender {
   _state: number
   _firstFragment: boolean
   sendFrame(list: Buffer[], cb?: () => void): void
@@ -48,31 +48,25 @@ const SENDER_IDLE = 0
 const OPEN = 1
 
 /**
- * Writes pre-framed bytes to a ws socket through its Sender, when that is
- * safe: no extension negotiated (permessage-deflate would need the payload
- * compressed), nothing queued in the Sender, not in a fragmented message.
- * Otherwise (or on another ws version) it falls back to `socket.send`, which
- * frames the payload itself.
+ * ws's Sender for a socket, when pre-framed bytes may be written through it:
+ * no extension negotiated (permessage-deflate would need the payload
+ * compressed) and the internals this relies on are there. Null otherwise (or
+ * on another ws version): the caller then uses `socket.send`.
  */
-export class FrameWriter {
-  readonly #sender: RawSender | null
+export function rawSender(socket: WebSocket): RawSender | null {
+  const internal = socket as unknown as { _sender?: RawSender; _extensions?: object }
+  const sender = internal._sender
+  const plain = internal._extensions !== undefined && Object.keys(internal._extensions).length === 0
+  return plain && sender && typeof sender.sendFrame === 'function' && typeof sender._state === 'number' && typeof sender._firstFragment === 'boolean'
+    ? sender
+    : null
+}
 
-  constructor(private readonly socket: WebSocket) {
-    const internal = socket as unknown as { _sender?: RawSender; _extensions?: object }
-    const sender = internal._sender
-    const plain = internal._extensions !== undefined && Object.keys(internal._extensions).length === 0
-    this.#sender =
-      plain && sender && typeof sender.sendFrame === 'function' && typeof sender._state === 'number' && typeof sender._firstFragment === 'boolean'
-        ? sender
-        : null
-  }
-
-  write(frame: OutFrame): void {
-    const sender = this.#sender
-    if (sender !== null && sender._state === SENDER_IDLE && sender._firstFragment && this.socket.readyState === OPEN) {
-      sender.sendFrame(frame.list)
-    } else {
-      this.socket.send(frame.payload)
-    }
+/** Writes the frame's bytes through the Sender when nothing is queued ahead of them; else lets ws frame the payload. */
+export function writeFrame(socket: WebSocket, sender: RawSender | null, frame: OutFrame): void {
+  if (sender !== null && sender._state === SENDER_IDLE && sender._firstFragment && socket.readyState === OPEN) {
+    sender.sendFrame(frame.list)
+  } else {
+    socket.send(frame.payload)
   }
 }
