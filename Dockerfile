@@ -18,6 +18,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json app.ts server.ts ./
 COPY client/ client/
 COPY lib/ lib/
+COPY demo/ demo/
 COPY plugins/ plugins/
 COPY routes/ routes/
 COPY schemas/ schemas/

@@ -5,10 +5,10 @@
  */
 import Fastify from 'fastify'
 import realtime from './app.js'
-import { ConfigError, configFromEnv, usesDevSecret } from './lib/config.js'
-import { DEMO_CHANNEL_ID, seedDemo } from './lib/demo.js'
-import { realtimeLogSerializers } from './lib/logging.js'
-import demoPage from './routes/demo-page.js'
+import { ConfigError, configFromEnv, usesDevSecret } from './lib/support/config.js'
+import { DEMO_CHANNEL_ID, seedDemo } from './demo/seed.js'
+import { realtimeLogSerializers } from './lib/support/logging.js'
+import demoPage from './demo/page.js'
 import type { RealtimeConfig } from './schemas/config.js'
 
 /** A shutdown that has not finished by then is cut short. */

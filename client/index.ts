@@ -13,7 +13,7 @@ import type { ClientMessage } from '../schemas/client-messages.js'
 import type { ChosenPresence, Presence } from '../schemas/common.js'
 import type { PresenceAnswer } from '../schemas/http.js'
 import type { ApplicationEvent, ServerMessage, ServerMessageType } from '../schemas/server-messages.js'
-import type { CloseCode } from '../lib/close-codes.js'
+import type { CloseCode } from '../lib/connections/close-codes.js'
 
 export type { ClientMessage, ServerMessage, ServerMessageType, ApplicationEvent, ChosenPresence, Presence }
 
@@ -87,7 +87,7 @@ type AnyListener = (message: any) => void
 const OPEN = 1
 /** Sent when the client itself closes. */
 const NORMAL_CLOSURE = 1000
-/** Close codes (lib/close-codes.ts) after which reconnecting cannot help. */
+/** Close codes (lib/connections/close-codes.ts) after which reconnecting cannot help. */
 const DO_NOT_RETRY: ReadonlySet<number> = new Set<CloseCode>([1008])
 const TOKEN_EXPIRED: CloseCode = 4001
 /** Upgrade refusals after which the same request cannot succeed. */

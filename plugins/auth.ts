@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyPluginAsync } from 'fastify'
-import { createTokenVerifier, type AccessClaims, type VerifyAccessToken } from '../lib/tokens.js'
+import { createTokenVerifier, type AccessClaims, type VerifyAccessToken } from '../lib/support/tokens.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,13 +1,13 @@
 import fp from 'fastify-plugin'
 import { randomBytes } from 'node:crypto'
 import type { FastifyPluginAsync } from 'fastify'
-import type { Broker } from '../lib/broker.js'
-import { LocalBroker } from '../lib/broker-local.js'
-import type { ClusterPresence } from '../lib/cluster-presence.js'
-import { MemoryClusterPresence } from '../lib/cluster-presence-memory.js'
-import type { TypingState } from '../lib/typing-state.js'
-import { MemoryTypingState } from '../lib/typing-state-memory.js'
-import { startRedisCluster } from '../lib/redis-cluster.js'
+import type { Broker } from '../lib/delivery/broker.js'
+import { LocalBroker } from '../lib/delivery/broker-memory.js'
+import type { ClusterPresence } from '../lib/presence/cluster-presence.js'
+import { MemoryClusterPresence } from '../lib/presence/cluster-presence-memory.js'
+import type { TypingState } from '../lib/typing/typing-state.js'
+import { MemoryTypingState } from '../lib/typing/typing-state-memory.js'
+import { startRedisCluster } from '../lib/redis/cluster.js'
 
 export interface RealtimeCluster {
   /** This instance's id, unique per process start. */

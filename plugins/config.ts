@@ -1,9 +1,9 @@
 import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
 import type { RealtimeConfig, RealtimeOptions } from '../schemas/config.js'
-import { resolveConfig, usesDevSecret } from '../lib/config.js'
-import type { MembershipStore } from '../lib/stores/membership-store.js'
-import type { PresenceStore } from '../lib/stores/presence-store.js'
+import { resolveConfig, usesDevSecret } from '../lib/support/config.js'
+import type { MembershipStore } from '../lib/membership/membership-store.js'
+import type { PresenceStore } from '../lib/presence/presence-store.js'
 
 /** What `app.register(realtime, options)` takes: the configuration, plus ports a host may supply. */
 export interface RealtimePluginOptions extends RealtimeOptions {

@@ -1,8 +1,8 @@
 import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
-import { Dispatcher } from '../lib/dispatcher.js'
-import { deliverTo } from '../lib/hub.js'
-import { MembershipCache } from '../lib/membership-cache.js'
+import { Dispatcher } from '../lib/delivery/dispatcher.js'
+import { deliverTo } from '../lib/connections/hub.js'
+import { MembershipCache } from '../lib/membership/membership-cache.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
-import { LivenessSweep } from '../lib/liveness.js'
+import { LivenessSweep } from '../lib/protocol/liveness.js'
 
 /** The sweep's period: fine enough for the shortest of the timeouts it serves, at most once a second. */
 function sweepPeriod(typingTimeoutMs: number, heartbeatMs: number): number {

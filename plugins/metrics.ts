@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
-import { Metrics } from '../lib/metrics.js'
+import { Metrics } from '../lib/support/metrics.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

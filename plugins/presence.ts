@@ -1,9 +1,9 @@
 import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
-import { PresenceService } from '../lib/presence.js'
-import { PresenceWriter } from '../lib/presence-writer.js'
-import { recoverOrphans } from '../lib/orphans.js'
-import { withTimeout } from '../lib/timeout.js'
+import { PresenceService } from '../lib/presence/presence.js'
+import { PresenceWriter } from '../lib/presence/presence-writer.js'
+import { recoverOrphans } from '../lib/presence/orphans.js'
+import { withTimeout } from '../lib/support/timeout.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
-import { ConnectionRegistry } from '../lib/registry.js'
+import { ConnectionRegistry } from '../lib/connections/registry.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -3,12 +3,12 @@ import fastifyMongo from '@fastify/mongodb'
 import { MongoClient } from 'mongodb'
 import type { FastifyPluginAsync } from 'fastify'
 import type { RealtimePluginOptions } from './config.js'
-import type { MembershipStore } from '../lib/stores/membership-store.js'
-import type { PresenceStore } from '../lib/stores/presence-store.js'
-import { MemoryMembershipStore } from '../lib/stores/membership-memory.js'
-import { MemoryPresenceStore } from '../lib/stores/presence-memory.js'
-import { MongoMembershipStore } from '../lib/stores/membership-mongo.js'
-import { MongoPresenceStore } from '../lib/stores/presence-mongo.js'
+import type { MembershipStore } from '../lib/membership/membership-store.js'
+import type { PresenceStore } from '../lib/presence/presence-store.js'
+import { MemoryMembershipStore } from '../lib/membership/membership-store-memory.js'
+import { MemoryPresenceStore } from '../lib/presence/presence-store-memory.js'
+import { MongoMembershipStore } from '../lib/mongo/membership-store.js'
+import { MongoPresenceStore } from '../lib/mongo/presence-store.js'
 
 export interface RealtimeStores {
   membership: MembershipStore

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
-import { TypingService } from '../lib/typing.js'
+import { TypingService } from '../lib/typing/typing.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify'
-import { buildAsyncApi, toJsonText } from '../lib/asyncapi.js'
+import { buildAsyncApi, toJsonText } from '../lib/docs/asyncapi.js'
 
 /** `GET /asyncapi.json`: the AsyncAPI 3.0 document of the protocol, the same text as generated/asyncapi.json. */
 const asyncApiRoute: FastifyPluginAsync = async (fastify) => {

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 
-import { withTimeout } from '../lib/timeout.js'
+import { withTimeout } from '../lib/support/timeout.js'
 
 type DependencyState = 'ok' | 'down' | 'memory' | 'none'
 

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
-import { sendError, useJsonErrors } from '../lib/http-errors.js'
-import { TokenRejected } from '../lib/tokens.js'
+import { sendError, useJsonErrors } from '../lib/support/http-errors.js'
+import { TokenRejected } from '../lib/support/tokens.js'
 import { MAX_PRESENCE_IDS, PresenceAnswer, PresenceQuery } from '../schemas/http.js'
 
 const OBJECT_ID = /^[0-9a-fA-F]{24}$/

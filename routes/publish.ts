@@ -2,9 +2,9 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyPluginAsync, FastifySchema, FastifySchemaCompiler } from 'fastify'
 import { TypeCompiler, ValueErrorType, type ValueError } from '@sinclair/typebox/compiler'
 import type { TSchema } from '@sinclair/typebox'
-import { sendError, useJsonErrors } from '../lib/http-errors.js'
-import { isReservedType } from '../lib/reserved-types.js'
-import type { OutgoingMessage } from '../lib/dispatcher.js'
+import { sendError, useJsonErrors } from '../lib/support/http-errors.js'
+import { isReservedType } from '../lib/protocol/reserved-types.js'
+import type { OutgoingMessage } from '../lib/delivery/dispatcher.js'
 import { PublishAnswer, PublishBody } from '../schemas/http.js'
 
 /** Largest body `POST /publish` reads; a larger one gets 413. */

@@ -1,11 +1,11 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
-import { CloseCode } from '../lib/close-codes.js'
-import { Connection } from '../lib/connection.js'
-import { sendError } from '../lib/http-errors.js'
-import { drain, receive, type ProtocolContext } from '../lib/protocol.js'
-import { TokenRejected } from '../lib/tokens.js'
-import { withTimeout } from '../lib/timeout.js'
+import { CloseCode } from '../lib/connections/close-codes.js'
+import { Connection } from '../lib/connections/connection.js'
+import { sendError } from '../lib/support/http-errors.js'
+import { drain, receive, type ProtocolContext } from '../lib/protocol/receive.js'
+import { TokenRejected } from '../lib/support/tokens.js'
+import { withTimeout } from '../lib/support/timeout.js'
 import type { ConnectedMessage } from '../schemas/server-messages.js'
 
 const CONNECTION = Symbol('roomler.connection')

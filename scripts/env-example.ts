@@ -1,9 +1,9 @@
 /**
  * `npm run env-example`: writes `.env.example` from the configuration schema
- * (lib/env-example.ts). test/env-example.test.ts fails when it is stale.
+ * (lib/docs/env-example.ts). test/env-example.test.ts fails when it is stale.
  */
 import { writeFile } from 'node:fs/promises'
-import { renderEnvExample } from '../lib/env-example.js'
+import { renderEnvExample } from '../lib/docs/env-example.js'
 
 const file = new URL('../.env.example', import.meta.url)
 await writeFile(file, renderEnvExample())

@@ -1,12 +1,12 @@
 /**
  * `npm run schemas`: writes the published schemas into `generated/` from the
- * TypeBox definitions in `schemas/` (see lib/asyncapi.ts). The files are build
+ * TypeBox definitions in `schemas/` (see lib/docs/asyncapi.ts). The files are build
  * output: never edit them by hand; test/schemas.test.ts fails when they are stale.
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { generatedFiles } from '../lib/asyncapi.js'
+import { generatedFiles } from '../lib/docs/asyncapi.js'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const out = join(root, 'generated')

@@ -4,7 +4,7 @@
  * and refusals that name the variable at fault.
  */
 import t from 'tap'
-import { ConfigError, configFromEnv, resolveConfig, usesDevSecret } from '../lib/config.js'
+import { ConfigError, configFromEnv, resolveConfig, usesDevSecret } from '../lib/support/config.js'
 
 /** What `configFromEnv` throws for `env`, or a failure when it does not throw a ConfigError. */
 function refusal(env: NodeJS.ProcessEnv): ConfigError {

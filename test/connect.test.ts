@@ -21,7 +21,7 @@ import {
   signToken,
   TestClient,
 } from './helper.js'
-import { MemoryMembershipStore } from '../lib/stores/membership-memory.js'
+import { MemoryMembershipStore } from '../lib/membership/membership-store-memory.js'
 
 /** The token with one character of its signature changed. */
 function tamper(token: string): string {

@@ -9,7 +9,7 @@ import { mkdir, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { chromium, type Browser, type Page } from 'playwright-core'
-import { DEMO_USERS } from '../lib/demo.js'
+import { DEMO_USERS } from '../demo/seed.js'
 import { ROOT, spawnStandalone } from './servers/standalone.js'
 
 const OUTPUT = join(ROOT, 'test-output')

@@ -5,8 +5,8 @@
  */
 import t from 'tap'
 import { readFileSync } from 'node:fs'
-import { configFromEnv, configLeaves } from '../lib/config.js'
-import { renderEnvExample } from '../lib/env-example.js'
+import { configFromEnv, configLeaves } from '../lib/support/config.js'
+import { renderEnvExample } from '../lib/docs/env-example.js'
 
 const text = readFileSync(new URL('../.env.example', import.meta.url), 'utf8')
 const lines = text.split('\n')

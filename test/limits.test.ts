@@ -1,8 +1,8 @@
 import t from 'tap'
 import type { WebSocket } from 'ws'
 import { build, eventually, objectId, refusal, WAIT_MS } from './helper.js'
-import { CloseCode } from '../lib/close-codes.js'
-import { Connection, MAX_DROPS_IN_A_ROW } from '../lib/connection.js'
+import { CloseCode } from '../lib/connections/close-codes.js'
+import { Connection, MAX_DROPS_IN_A_ROW } from '../lib/connections/connection.js'
 
 t.test('past its burst a connection gets rate_limited, and a run of drops closes it with 1008', async (t) => {
   const { connect, app } = await build(t, { realtime: { rateLimitPerSec: 1, rateLimitBurst: 5 } })

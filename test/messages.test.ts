@@ -7,7 +7,7 @@
 import t, { type Test } from 'tap'
 import { WebSocket } from 'ws'
 import { build, claims, forgeToken, GatedPresenceStore, objectId, OTHER_SECRET, signToken, TestClient, type ServerMessage } from './helper.js'
-import { MemoryMembershipStore } from '../lib/stores/membership-memory.js'
+import { MemoryMembershipStore } from '../lib/membership/membership-store-memory.js'
 
 // These tests send many frames back to back: the rate limit has its own tests.
 const UNLIMITED = { realtime: { rateLimitPerSec: 100_000, rateLimitBurst: 100_000 } }

@@ -5,8 +5,8 @@
  */
 import t from 'tap'
 import { build, eventually, objectId, signToken, type BuiltApp, type ServerMessage, type TestClient } from './helper.js'
-import { MemoryPresenceStore } from '../lib/stores/presence-memory.js'
-import { MemoryMembershipStore } from '../lib/stores/membership-memory.js'
+import { MemoryPresenceStore } from '../lib/presence/presence-store-memory.js'
+import { MemoryMembershipStore } from '../lib/membership/membership-store-memory.js'
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 

@@ -6,9 +6,9 @@
  */
 import t, { type Test } from 'tap'
 import { build, objectId, type BuiltApp, type TestClient } from './helper.js'
-import { MemoryMembershipStore } from '../lib/stores/membership-memory.js'
-import { MemoryPresenceStore } from '../lib/stores/presence-memory.js'
-import type { MembershipStore } from '../lib/stores/membership-store.js'
+import { MemoryMembershipStore } from '../lib/membership/membership-store-memory.js'
+import { MemoryPresenceStore } from '../lib/presence/presence-store-memory.js'
+import type { MembershipStore } from '../lib/membership/membership-store.js'
 
 const KEY = 'publish-test-key-0123456789abcdef'
 const AUTH = { authorization: `Bearer ${KEY}` }

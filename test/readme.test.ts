@@ -1,6 +1,6 @@
 import t from 'tap'
 import { existsSync, readFileSync } from 'node:fs'
-import { configLeaves } from '../lib/config.js'
+import { configLeaves } from '../lib/support/config.js'
 import { errorCodes } from '../schemas/errors.js'
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { isReservedType } from '../lib/reserved-types.js'
+import { isReservedType } from '../lib/protocol/reserved-types.js'
 import { serverMessages } from '../schemas/server-messages.js'
 import { clientMessages } from '../schemas/client-messages.js'
 

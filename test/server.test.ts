@@ -4,7 +4,7 @@
  * Never imported. Every child is killed by its PID when its test ends.
  */
 import t from 'tap'
-import { DEMO_CHANNEL_ID, DEMO_USERS } from '../lib/demo.js'
+import { DEMO_CHANNEL_ID, DEMO_USERS } from '../demo/seed.js'
 import { WAIT_MS, connect, signToken } from './helper.js'
 import { spawnStandalone, type Standalone } from './servers/standalone.js'
 

@@ -8,12 +8,12 @@
 import { createServer } from 'node:net'
 import t, { type Test } from 'tap'
 import { BSON, MongoClient, ObjectId, type Document } from 'mongodb'
-import type { MembershipStore } from '../lib/stores/membership-store.js'
-import type { PresenceRecord, PresenceStore } from '../lib/stores/presence-store.js'
-import { MemoryMembershipStore } from '../lib/stores/membership-memory.js'
-import { MemoryPresenceStore } from '../lib/stores/presence-memory.js'
-import { MongoMembershipStore } from '../lib/stores/membership-mongo.js'
-import { MongoPresenceStore } from '../lib/stores/presence-mongo.js'
+import type { MembershipStore } from '../lib/membership/membership-store.js'
+import type { PresenceRecord, PresenceStore } from '../lib/presence/presence-store.js'
+import { MemoryMembershipStore } from '../lib/membership/membership-store-memory.js'
+import { MemoryPresenceStore } from '../lib/presence/presence-store-memory.js'
+import { MongoMembershipStore } from '../lib/mongo/membership-store.js'
+import { MongoPresenceStore } from '../lib/mongo/presence-store.js'
 import { objectId, testDatabase } from './helper.js'
 
 const HEX24 = /^[0-9a-f]{24}$/

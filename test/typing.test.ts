@@ -5,7 +5,7 @@
  */
 import t from 'tap'
 import { build, eventually, objectId, type BuildOptions, type ServerMessage, type TestClient } from './helper.js'
-import type { MemoryMembershipStore } from '../lib/stores/membership-memory.js'
+import type { MemoryMembershipStore } from '../lib/membership/membership-store-memory.js'
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 

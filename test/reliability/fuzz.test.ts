@@ -79,7 +79,7 @@ interface Expectation {
 const text = (kind: Kind, payload: string): Frame => ({ kind, payload, binary: false })
 const json = (kind: Kind, value: unknown): Frame => text(kind, JSON.stringify(value) ?? 'undefined')
 
-/** What the service echoes as `request_type` for an unknown type (lib/frame.ts shortens long ones). */
+/** What the service echoes as `request_type` for an unknown type (lib/protocol/frame.ts shortens long ones). */
 function echoType(type: string): string {
   return type.length > 64 ? `${type.slice(0, 64)}…` : type
 }

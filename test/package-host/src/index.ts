@@ -64,7 +64,7 @@ const refused = (await fetch(`${base}/ws?token=${encodeURIComponent(token.slice(
 const require = createRequire(import.meta.url)
 const asyncapi = require('roomler-realtime/asyncapi.json') as { asyncapi: string }
 const connectedSchema = require('roomler-realtime/json-schema/server/connected.json') as { properties: { type: { const: string } } }
-const closed = await import('roomler-realtime/dist/lib/hub.js' as string).then(
+const closed = await import('roomler-realtime/dist/lib/connections/hub.js' as string).then(
   () => 'importable',
   (error: NodeJS.ErrnoException) => error.code,
 )

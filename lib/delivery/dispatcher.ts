@@ -1,0 +1,62 @@
+import type { Audience, Broker } from './broker.js'
+import type { MembershipCache } from '../membership/membership-cache.js'
+
+/** Any message the service sends: the protocol's own or an application event. */
+export interface OutgoingMessage {
+  type: string
+  data: object
+}
+
+export interface ExcludeOptions {
+  /** Users to leave out. */
+  exclude?: Iterable<string>
+}
+
+const NO_ONE: ReadonlySet<string> = new Set()
+
+function toSet(users: Iterable<string> | undefined): ReadonlySet<string> {
+  if (!users) return NO_ONE
+  return users instanceof Set ? users : new Set(users)
+}
+
+/**
+ * Sends messages to users wherever their connections are. Each message is
+ * serialized once, whatever the number of recipients. It knows the broker's
+ * interface, not how the broker reaches other instances.
+ */
+export class Dispatcher {
+  constructor(
+    private readonly broker: Broker,
+    private readonly membership: MembershipCache,
+  ) {}
+
+  /** Every connection of one user. */
+  sendToUser(userId: string, message: OutgoingMessage): void {
+    this.publish({ users: [userId] }, message)
+  }
+
+  /** Every connection of each of the users. */
+  broadcast(userIds: readonly string[], message: OutgoingMessage, options: ExcludeOptions = {}): void {
+    this.publish({ users: userIds, exclude: toSet(options.exclude) }, message)
+  }
+
+  /** Every connected user, less those excluded. */
+  toEveryone(message: OutgoingMessage, options: ExcludeOptions = {}): void {
+    this.publish({ everyone: true, exclude: toSet(options.exclude) }, message)
+  }
+
+  /** Every member of a channel (from the membership store), less those excluded. */
+  async sendToChannel(channelId: string, message: OutgoingMessage, options: ExcludeOptions = {}): Promise<void> {
+    const members = await this.membership.members(channelId)
+    this.broadcast(members.list, message, options)
+  }
+
+  /** Forgets a channel's cached membership, so the next event reads it from the store. */
+  dropChannel(channelId: string): void {
+    this.broker.dropChannel(channelId)
+  }
+
+  publish(audience: Audience, message: OutgoingMessage): void {
+    this.broker.publish(audience, { type: message.type, payload: JSON.stringify(message) })
+  }
+}

@@ -1,0 +1,182 @@
+import { visiblePresence, type ChosenPresence, type Presence } from '../../schemas/common.js'
+import type { PresenceUpdateEvent } from '../../schemas/server-messages.js'
+import type { ClusterPresence, Departed } from './cluster-presence.js'
+import type { Dispatcher } from '../delivery/dispatcher.js'
+import type { PresenceWriter } from './presence-writer.js'
+import type { PresenceStore } from './presence-store.js'
+import { withTimeout } from '../support/timeout.js'
+
+interface LocalUser {
+  /** Open connections of the user on this instance. */
+  connections: number
+  /** Settles once the user's presence is known; later connections wait on it. */
+  settled: Promise<void>
+}
+
+export interface PresenceLog {
+  warn(obj: object, msg: string): void
+}
+
+/** A connection waits at most this long for the chosen state before the user comes online. */
+const CHOSEN_READ_TIMEOUT_MS = 2000
+
+function event(userId: string, presence: Presence): PresenceUpdateEvent {
+  return { type: 'presence:update', data: { user_id: userId, presence } }
+}
+
+/**
+ * Users' presence (contract section 5): restored on the first connection
+ * anywhere, changed by the user, offline when the last connection anywhere
+ * closes. Counts this instance's connections; asks the ClusterPresence
+ * whether a first or last here is a first or last everywhere; announces each
+ * change to the right users and hands the write to the PresenceWriter.
+ */
+export class PresenceService {
+  readonly #users = new Map<string, LocalUser>()
+  /** Per user, the cluster operations in order: a leave never overtakes the join before it. */
+  readonly #queues = new Map<string, Promise<void>>()
+
+  constructor(
+    private readonly store: PresenceStore,
+    private readonly writer: PresenceWriter,
+    private readonly dispatcher: Dispatcher,
+    private readonly cluster: ClusterPresence,
+    private readonly log: PresenceLog,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    cluster.onChange(({ departed, rejoined }) => {
+      this.#departedElsewhere(departed)
+      this.#rejoined(rejoined)
+    })
+  }
+
+  #enqueue(userId: string, operation: () => Promise<void>): Promise<void> {
+    const previous = this.#queues.get(userId) ?? Promise.resolve()
+    const next = previous.then(operation).catch((error: unknown) => {
+      this.log.warn({ err: error, userId }, 'presence operation failed')
+    })
+    this.#queues.set(userId, next)
+    void next.then(() => {
+      if (this.#queues.get(userId) === next) this.#queues.delete(userId)
+    })
+    return next
+  }
+
+  /** Counts a new connection; resolves once the user's presence is settled. */
+  connectionOpened(userId: string): Promise<void> {
+    const existing = this.#users.get(userId)
+    if (existing) {
+      existing.connections++
+      return existing.settled
+    }
+    const user: LocalUser = { connections: 1, settled: Promise.resolve() }
+    this.#users.set(userId, user)
+    user.settled = this.#enqueue(userId, () => this.#join(userId))
+    return user.settled
+  }
+
+  async #join(userId: string): Promise<void> {
+    const joined = await this.cluster.join(userId)
+    // Connected elsewhere already: the presence is settled, and everyone knows it.
+    if (!joined.first) return
+    let stored: ChosenPresence | undefined
+    try {
+      stored = await withTimeout(this.store.chosenPresence(userId), CHOSEN_READ_TIMEOUT_MS)
+    } catch (error) {
+      this.log.warn({ err: error, userId }, 'could not read the chosen presence; the user comes online')
+    }
+    // A choice still on its way to the store is newer than what the store holds.
+    const chosen = this.writer.unwritten(userId)?.chosenPresence ?? stored
+    const presence: ChosenPresence = chosen === 'dnd' || chosen === 'invisible' ? chosen : 'online'
+    await this.cluster.setPresence(userId, presence)
+    this.writer.record(userId, { presence, changedAt: this.now() })
+    if (presence !== 'invisible') this.dispatcher.toEveryone(event(userId, presence), { exclude: [userId] })
+  }
+
+  /** Uncounts a closed connection; the last one here leaves the cluster. */
+  connectionClosed(userId: string): void {
+    const user = this.#users.get(userId)
+    if (!user) return
+    if (--user.connections > 0) return
+    this.#users.delete(userId)
+    void this.#enqueue(userId, () => this.#leave(userId))
+  }
+
+  async #leave(userId: string): Promise<void> {
+    const left = await this.cluster.leave(userId)
+    if (left.last) this.#wentOffline({ userId, presence: left.presence })
+  }
+
+  /** The last connection anywhere is gone: stored offline, and announced unless nobody saw the user. */
+  #wentOffline({ userId, presence }: Departed): void {
+    const at = this.now()
+    this.writer.record(userId, { presence: 'offline', lastActiveAt: at, changedAt: at })
+    if (presence !== undefined && presence !== 'invisible') {
+      this.dispatcher.toEveryone(event(userId, 'offline'), { exclude: [userId] })
+    }
+  }
+
+  #departedElsewhere(departed: Departed[]): void {
+    for (const user of departed) {
+      // Connected here again by now: that join announces the user afresh.
+      if (!this.#users.has(user.userId)) this.#wentOffline(user)
+    }
+  }
+
+  /** Our users the cluster had counted out while we could not reach it: announce them again. */
+  #rejoined(userIds: string[]): void {
+    for (const userId of userIds) {
+      void this.#enqueue(userId, async () => {
+        if (!this.#users.has(userId)) return
+        const [presence] = await this.cluster.presences([userId])
+        if (presence !== undefined && presence !== 'invisible') {
+          this.dispatcher.toEveryone(event(userId, presence), { exclude: [userId] })
+        }
+      })
+    }
+  }
+
+  /**
+   * Shutdown: every user here leaves the cluster; those with no connection
+   * elsewhere are stored offline and announced to the other instances (this
+   * one's connections are closing anyway). Resolves when all are recorded.
+   */
+  async allOffline(): Promise<void> {
+    const userIds = [...this.#users.keys()]
+    this.#users.clear()
+    await Promise.all(userIds.map((userId) => this.#enqueue(userId, () => this.#leave(userId))))
+  }
+
+  /** The user chose a state: their own connections hear it always, others when what they see changes. */
+  choose(userId: string, presence: ChosenPresence): Promise<void> {
+    if (!this.#users.has(userId)) return Promise.resolve()
+    return this.#enqueue(userId, async () => {
+      const before = await this.cluster.setPresence(userId, presence)
+      this.writer.record(userId, { presence, chosenPresence: presence, changedAt: this.now() })
+      this.dispatcher.sendToUser(userId, event(userId, presence))
+      const after = visiblePresence(presence)
+      if (after !== visiblePresence(before ?? 'offline')) {
+        this.dispatcher.toEveryone(event(userId, after), { exclude: [userId] })
+      }
+    })
+  }
+
+  /** The presence `asker` may see of each user: real for themself, visible for others. */
+  async presencesFor(asker: string, userIds: readonly string[]): Promise<Presence[]> {
+    const states = await this.cluster.presences(userIds)
+    return states.map((state, i) => {
+      const presence = state ?? 'offline'
+      return userIds[i] === asker ? presence : visiblePresence(presence)
+    })
+  }
+
+  /** Users with a connection here, settled or not. */
+  connectedUserIds(): string[] {
+    return [...this.#users.keys()]
+  }
+
+  /** Users with at least one open connection here. */
+  get onlineCount(): number {
+    return this.#users.size
+  }
+}

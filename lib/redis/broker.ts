@@ -1,0 +1,194 @@
+import type { Redis } from 'ioredis'
+import type { Audience, Broker, BrokerHandlers, Outbound } from '../delivery/broker.js'
+import type { RedisKeys } from './keys.js'
+
+const PRESENCE = 'presence:update'
+
+export interface BrokerLog {
+  warn(obj: object, msg: string): void
+}
+
+/**
+ * Events between instances over Redis pub/sub. An event for everyone goes
+ * once to the channel every instance hears; an event for named users goes
+ * only to the instances that hold them (a directory of who is where, kept
+ * from announcements), so its cost follows its recipients, not the number of
+ * instances. Local delivery never waits on Redis, and goes on without it.
+ *
+ * Wire format, one string: `kind \n origin \n …` with the event's payload
+ * last, untouched (serialized once by the dispatcher).
+ */
+export class RedisBroker implements Broker {
+  #handlers: BrokerHandlers | null = null
+  /** Remote users → the instances holding them. */
+  readonly #where = new Map<string, Set<string>>()
+  /** What this instance's connections were last told of each user's visible presence (absent: offline). */
+  readonly #told = new Map<string, string>()
+  #failures = 0
+
+  constructor(
+    private readonly pub: Redis,
+    private readonly sub: Redis,
+    private readonly keys: RedisKeys,
+    private readonly instanceId: string,
+    private readonly log: BrokerLog,
+  ) {}
+
+  async start(handlers: BrokerHandlers): Promise<void> {
+    this.#handlers = handlers
+    this.sub.on('message', (channel: string, message: string) => this.#receive(message))
+    await this.sub.subscribe(this.keys.everyone, this.keys.inbox(this.instanceId))
+  }
+
+  publish(audience: Audience, event: Outbound): void {
+    this.#handlers?.deliver(audience, event)
+    // The type is a header line (for counting); the payload carries the real one.
+    const type = event.type.includes('\n') ? event.type.replace(/\n/g, ' ') : event.type
+    if ('everyone' in audience) {
+      if (event.type === PRESENCE) this.#remember(event.payload)
+      const exclude = audience.exclude && audience.exclude.size > 0 ? JSON.stringify([...audience.exclude]) : ''
+      this.#send(this.keys.everyone, `e\n${this.instanceId}\n${type}\n${exclude}\n${event.payload}`)
+      return
+    }
+    const byInstance = new Map<string, string[]>()
+    for (const userId of audience.users) {
+      if (audience.exclude?.has(userId)) continue
+      const instances = this.#where.get(userId)
+      if (!instances) continue
+      for (const instanceId of instances) {
+        let users = byInstance.get(instanceId)
+        if (!users) byInstance.set(instanceId, (users = []))
+        users.push(userId)
+      }
+    }
+    for (const [instanceId, users] of byInstance) {
+      this.#send(this.keys.inbox(instanceId), `u\n${this.instanceId}\n${type}\n${JSON.stringify(users)}\n${event.payload}`)
+    }
+  }
+
+  dropChannel(channelId: string): void {
+    this.#handlers?.dropChannel(channelId)
+    this.#send(this.keys.everyone, `m\n${this.instanceId}\n${channelId}`)
+  }
+
+  /** Tells the other instances that a user's first connection here opened, or their last closed. */
+  announceUser(userId: string, here: boolean): void {
+    this.#send(this.keys.everyone, `d\n${this.instanceId}\n${userId}\n${here ? 1 : 0}`)
+  }
+
+  /** Tells everyone an instance is dead, and forgets it here. */
+  announceGone(instanceId: string): void {
+    this.#forgetInstance(instanceId)
+    this.#send(this.keys.everyone, `g\n${this.instanceId}\n${instanceId}`)
+  }
+
+  /**
+   * Adds to the directory what Redis holds (at start, and after Redis came
+   * back), and forgets instances that are gone. It adds rather than replaces:
+   * an arrival announced a moment ago may not be in Redis yet, and a stale
+   * entry only costs a publish the other instance ignores.
+   */
+  async rebuildDirectory(): Promise<void> {
+    const instances = await this.pub.zrange(this.keys.instances, '0', '-1')
+    const live = new Set(instances)
+    for (const instanceId of instances) {
+      if (instanceId === this.instanceId) continue
+      for (const userId of await this.pub.smembers(this.keys.usersOf(instanceId))) {
+        let holders = this.#where.get(userId)
+        if (!holders) this.#where.set(userId, (holders = new Set()))
+        holders.add(instanceId)
+      }
+    }
+    for (const [userId, holders] of this.#where) {
+      for (const instanceId of holders) if (!live.has(instanceId)) holders.delete(instanceId)
+      if (holders.size === 0) this.#where.delete(userId)
+    }
+  }
+
+  /**
+   * After an outage some announcements never arrived: tells this instance's
+   * connections whatever differs between what they were told and the presence
+   * Redis holds now. Idempotent: it sends nothing when they agree.
+   */
+  async catchUpPresence(): Promise<void> {
+    const handlers = this.#handlers
+    if (!handlers) return
+    const states = await this.pub.hgetall(this.keys.presence)
+    const tell = (userId: string, presence: string) => {
+      const payload = JSON.stringify({ type: PRESENCE, data: { user_id: userId, presence } })
+      this.#remember(payload)
+      handlers.deliver({ everyone: true, exclude: new Set([userId]) }, { type: PRESENCE, payload })
+    }
+    for (const [userId, presence] of Object.entries(states)) {
+      const visible = presence === 'invisible' ? 'offline' : presence
+      if ((this.#told.get(userId) ?? 'offline') !== visible) tell(userId, visible)
+    }
+    for (const userId of [...this.#told.keys()]) if (!(userId in states)) tell(userId, 'offline')
+  }
+
+  async close(): Promise<void> {
+    this.#handlers = null
+  }
+
+  #remember(payload: string): void {
+    const { data } = JSON.parse(payload) as { data: { user_id: string; presence: string } }
+    if (data.presence === 'offline') this.#told.delete(data.user_id)
+    else this.#told.set(data.user_id, data.presence)
+  }
+
+  #send(channel: string, message: string): void {
+    this.pub.publish(channel, message).then(
+      () => {
+        this.#failures = 0
+      },
+      (error: unknown) => {
+        // Other instances miss this event; they catch up on presence when Redis is back.
+        if (this.#failures++ === 0) this.log.warn({ err: error }, 'could not publish to other instances')
+      },
+    )
+  }
+
+  #receive(message: string): void {
+    const handlers = this.#handlers
+    if (!handlers) return
+    const kind = message[0]
+    const originEnd = message.indexOf('\n', 2)
+    const origin = message.slice(2, originEnd === -1 ? undefined : originEnd)
+    if (origin === this.instanceId) return
+    const rest = message.slice(originEnd + 1)
+    if (kind === 'e' || kind === 'u') {
+      const typeEnd = rest.indexOf('\n')
+      const audienceEnd = rest.indexOf('\n', typeEnd + 1)
+      const type = rest.slice(0, typeEnd)
+      const audienceText = rest.slice(typeEnd + 1, audienceEnd)
+      const payload = rest.slice(audienceEnd + 1)
+      const audience: Audience =
+        kind === 'e'
+          ? { everyone: true, exclude: audienceText ? new Set(JSON.parse(audienceText) as string[]) : undefined }
+          : { users: JSON.parse(audienceText) as string[] }
+      if (kind === 'e' && type === PRESENCE) this.#remember(payload)
+      handlers.deliver(audience, { type, payload })
+    } else if (kind === 'd') {
+      const [userId, here] = rest.split('\n')
+      if (userId === undefined) return
+      let holders = this.#where.get(userId)
+      if (here === '1') {
+        if (!holders) this.#where.set(userId, (holders = new Set()))
+        holders.add(origin)
+      } else if (holders) {
+        holders.delete(origin)
+        if (holders.size === 0) this.#where.delete(userId)
+      }
+    } else if (kind === 'g') {
+      this.#forgetInstance(rest)
+    } else if (kind === 'm') {
+      handlers.dropChannel(rest)
+    }
+  }
+
+  #forgetInstance(instanceId: string): void {
+    for (const [userId, holders] of this.#where) {
+      if (holders.delete(instanceId) && holders.size === 0) this.#where.delete(userId)
+    }
+  }
+}

@@ -1,0 +1,135 @@
+import { Redis } from 'ioredis'
+import { RedisBroker } from './broker.js'
+import { RedisClusterPresence } from './presence.js'
+import { RedisKeys } from './keys.js'
+import type { ConnectionRegistry } from '../connections/registry.js'
+import { RedisTypingState } from './typing-state.js'
+
+export interface ClusterLog {
+  info(obj: object, msg: string): void
+  warn(obj: object, msg: string): void
+}
+
+export interface RedisClusterOptions {
+  url: string
+  instanceId: string
+  instanceTtlMs: number
+  typingTimeoutMs: number
+  registry: ConnectionRegistry
+  log: ClusterLog
+  keys?: RedisKeys
+}
+
+/** A Redis command that gets no answer in this long counts as Redis being down. */
+const COMMAND_TIMEOUT_MS = 1000
+/** How many heartbeats after a resync re-check what other instances announced. */
+const SETTLE_ROUNDS = 3
+/** Reconnect attempts back off up to this. */
+const MAX_RECONNECT_DELAY_MS = 2000
+
+function connection(url: string, name: string): Redis {
+  return new Redis(url, {
+    connectionName: name,
+    // Fail fast while Redis is away: local delivery must never wait on it.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: COMMAND_TIMEOUT_MS,
+    retryStrategy: (times) => Math.min(100 * times, MAX_RECONNECT_DELAY_MS),
+    lazyConnect: true,
+  })
+}
+
+/**
+ * This instance as one of many sharing a Redis: the broker, the cluster
+ * presence and the typing state on two connections (commands, and the
+ * subscription), a heartbeat that keeps this instance counted in, a reaper
+ * that counts dead ones out, and a resync whenever Redis comes back.
+ */
+export async function startRedisCluster(options: RedisClusterOptions) {
+  const { instanceId, instanceTtlMs, log } = options
+  const keys = options.keys ?? new RedisKeys()
+  const redis = connection(options.url, `roomler-rt:${instanceId}`)
+  const sub = connection(options.url, `roomler-rt-sub:${instanceId}`)
+  const broker = new RedisBroker(redis, sub, keys, instanceId, log)
+  const presence = new RedisClusterPresence(redis, keys, instanceId)
+  const typing = new RedisTypingState(redis, keys, options.typingTimeoutMs)
+  let up = false
+  let closing = false
+  /** Heartbeats after a resync that re-check the directory and presence, for announcements lost meanwhile. */
+  let settleRounds = 0
+
+  options.registry.watch((userId, here) => broker.announceUser(userId, here))
+
+  // The first connect may fail (Redis down at start): the instance serves its own connections meanwhile.
+  await Promise.all([redis.connect().catch(() => {}), sub.connect().catch(() => {})])
+
+  async function catchUp(reason: string) {
+    try {
+      await presence.resync(Date.now())
+      await broker.rebuildDirectory()
+      // Other instances resync at their own pace, and may announce while this
+      // one's subscription is still coming back: look again a few times.
+      settleRounds = SETTLE_ROUNDS
+      up = true
+      log.info({ reason }, 'in step with the other instances')
+    } catch (error) {
+      log.warn({ err: error }, 'could not resync with Redis yet')
+    }
+  }
+
+  async function heartbeat() {
+    try {
+      const now = Date.now()
+      // 1: this instance was not in the set, so others counted it out: tell them it is back.
+      const added = await redis.zadd(keys.instances, now, instanceId)
+      if (added === 1 || presence.outOfStep || !up) {
+        await catchUp(added === 1 ? 'registered' : 'redis is back')
+      } else if (settleRounds > 0) {
+        settleRounds--
+        await broker.rebuildDirectory()
+        await broker.catchUpPresence()
+      }
+      for (const dead of await redis.zrangebyscore(keys.instances, '-inf', now - instanceTtlMs)) {
+        if (dead === instanceId) continue
+        await presence.reap(dead)
+        broker.announceGone(dead)
+        log.info({ instance: dead }, 'counted out an instance that stopped answering')
+      }
+    } catch {
+      if (up) log.warn({}, 'Redis is unreachable; serving this instance’s own connections until it returns')
+      up = false
+    }
+  }
+
+  redis.on('error', () => {}) // reported by the heartbeat, once per outage
+  sub.on('error', () => {})
+  redis.on('close', () => {
+    up = false
+  })
+
+  await heartbeat()
+  const period = Math.max(50, Math.floor(instanceTtlMs / 3))
+  const timer = setInterval(() => void heartbeat(), period)
+  timer.unref()
+  redis.on('ready', () => {
+    if (!closing) void heartbeat()
+  })
+
+  return {
+    instanceId,
+    broker,
+    presence,
+    typing,
+    redisState: () => (up ? ('ok' as const) : ('down' as const)),
+    async close() {
+      closing = true
+      clearInterval(timer)
+      await broker.close()
+      // Leaving the set tells the others at once that this instance is gone (its users left already).
+      await redis.zrem(keys.instances, instanceId).catch(() => {})
+      await redis.del(keys.usersOf(instanceId)).catch(() => {})
+      redis.disconnect()
+      sub.disconnect()
+    },
+  }
+}

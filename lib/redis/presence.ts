@@ -1,0 +1,140 @@
+import type { Redis } from 'ioredis'
+import type { ChosenPresence } from '../../schemas/common.js'
+import type { ClusterPresence, Departed } from '../presence/cluster-presence.js'
+import type { RedisKeys } from './keys.js'
+import { JOIN, LEAVE, REAP, RESYNC, SET_PRESENCE } from './scripts.js'
+
+type Listener = (change: { departed: Departed[]; rejoined: string[] }) => void
+
+function asPresence(value: unknown): ChosenPresence | undefined {
+  return value === 'online' || value === 'idle' || value === 'dnd' || value === 'invisible' ? value : undefined
+}
+
+function departedFrom(flat: unknown[]): Departed[] {
+  const departed: Departed[] = []
+  for (let i = 0; i + 1 < flat.length; i += 2) departed.push({ userId: String(flat[i]), presence: asPresence(flat[i + 1]) })
+  return departed
+}
+
+/**
+ * Presence across instances in Redis: which instances hold each user, and
+ * each present user's state, changed only by atomic scripts. While Redis is
+ * unreachable it answers from this instance's own users and marks itself out
+ * of step; `resync` then makes Redis agree with this instance again.
+ */
+export class RedisClusterPresence implements ClusterPresence {
+  /** This instance's users and their state as last known here (the fallback). */
+  readonly #local = new Map<string, ChosenPresence | undefined>()
+  readonly #listeners: Listener[] = []
+  /** Users who left here while Redis was unreachable: the other instances never heard. */
+  readonly #missedDepartures = new Map<string, ChosenPresence | undefined>()
+  /** A change here did not reach Redis: resync when it answers again. */
+  outOfStep = false
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+    private readonly instanceId: string,
+  ) {}
+
+  async join(userId: string) {
+    this.#local.set(userId, undefined)
+    try {
+      const [first, presence] = await this.#holding(JOIN, userId)
+      const state = asPresence(presence)
+      this.#local.set(userId, state)
+      return { first: first === 1, presence: state }
+    } catch {
+      this.outOfStep = true
+      return { first: true, presence: undefined }
+    }
+  }
+
+  async setPresence(userId: string, presence: ChosenPresence) {
+    const before = this.#local.get(userId)
+    this.#local.set(userId, presence)
+    try {
+      return asPresence(await this.redis.eval(SET_PRESENCE, 1, this.keys.presence, userId, presence))
+    } catch {
+      this.outOfStep = true
+      return before
+    }
+  }
+
+  async leave(userId: string) {
+    const known = this.#local.get(userId)
+    this.#local.delete(userId)
+    try {
+      const [last, presence] = await this.#holding(LEAVE, userId)
+      return { last: last === 1, presence: asPresence(presence) }
+    } catch {
+      this.outOfStep = true
+      this.#missedDepartures.set(userId, known)
+      return { last: true, presence: known }
+    }
+  }
+
+  async presences(userIds: readonly string[]) {
+    if (userIds.length === 0) return []
+    try {
+      const values = await this.redis.hmget(this.keys.presence, ...userIds)
+      return values.map(asPresence)
+    } catch {
+      return userIds.map((userId) => this.#local.get(userId))
+    }
+  }
+
+  onChange(listener: Listener): void {
+    this.#listeners.push(listener)
+  }
+
+  /** Counts out a dead instance (once, whoever calls it first) and reports its users now offline. */
+  async reap(deadInstanceId: string): Promise<void> {
+    const flat = (await this.redis.eval(REAP, 2, this.keys.instances, this.keys.presence, deadInstanceId, this.keys.prefix)) as unknown[]
+    const departed = departedFrom(flat)
+    if (departed.length > 0) this.#emit({ departed, rejoined: [] })
+  }
+
+  /** Makes Redis hold exactly this instance's users again, and reports what others missed. */
+  async resync(now: number): Promise<void> {
+    const pairs: string[] = []
+    for (const [userId, presence] of this.#local) pairs.push(userId, presence ?? '')
+    const [flatDeparted, rejoined] = (await this.redis.eval(
+      RESYNC,
+      2,
+      this.keys.instances,
+      this.keys.presence,
+      this.instanceId,
+      this.keys.prefix,
+      String(now),
+      ...pairs,
+    )) as [unknown[], unknown[]]
+    this.outOfStep = false
+    const departed = departedFrom(flatDeparted)
+    // Those who left here during the outage and are held by no instance now: tell everyone.
+    const missed = [...this.#missedDepartures].filter(([userId]) => !this.#local.has(userId))
+    this.#missedDepartures.clear()
+    if (missed.length > 0) {
+      const held = await this.redis.pipeline(missed.map(([userId]) => ['exists', this.keys.instancesOf(userId)])).exec()
+      missed.forEach(([userId, presence], i) => {
+        const stillHeld = held?.[i]?.[1] === 1
+        if (!stillHeld && !departed.some((d) => d.userId === userId)) departed.push({ userId, presence })
+      })
+    }
+    this.#emit({ departed, rejoined: rejoined.map(String) })
+  }
+
+  async close(): Promise<void> {
+    this.#listeners.length = 0
+  }
+
+  /** Runs JOIN or LEAVE: this instance starts or stops holding the user. → {first or last, presence} */
+  async #holding(script: string, userId: string): Promise<[number, unknown]> {
+    const keys = [this.keys.instancesOf(userId), this.keys.usersOf(this.instanceId), this.keys.presence]
+    return (await this.redis.eval(script, keys.length, ...keys, this.instanceId, userId)) as [number, unknown]
+  }
+
+  #emit(change: { departed: Departed[]; rejoined: string[] }): void {
+    for (const listener of this.#listeners) listener(change)
+  }
+}

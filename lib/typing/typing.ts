@@ -1,0 +1,137 @@
+import type { TypingStartEvent, TypingStopEvent } from '../../schemas/server-messages.js'
+import type { Connection } from '../connections/connection.js'
+import type { Dispatcher } from '../delivery/dispatcher.js'
+import type { MembershipCache } from '../membership/membership-cache.js'
+import type { TypingState } from './typing-state.js'
+
+/** A typist started by a connection of this instance: its owner watches the expiry. */
+interface Owned {
+  readonly userId: string
+  readonly channelId: string
+  readonly connection: Connection
+  readonly owner: string
+  expiresAt: number
+  /** A check with the shared state is under way; the sweep leaves it alone. */
+  checking: boolean
+}
+
+/** The sender is not a member of the channel. */
+export class NotAMemberError extends Error {
+  constructor(readonly channelId: string) {
+    super(`not a member of channel ${channelId}`)
+    this.name = 'NotAMemberError'
+  }
+}
+
+function typingEvent<T extends 'typing:start' | 'typing:stop'>(type: T, channelId: string, userId: string) {
+  return { type, data: { channel_id: channelId, user_id: userId } } as T extends 'typing:start'
+    ? TypingStartEvent
+    : TypingStopEvent
+}
+
+/**
+ * Typing (contract section 4). The state of a user typing in a channel is
+ * shared (TypingState) whichever connection or instance touches it; a start
+ * is announced once, renewed silently, and ended by a stop, by expiry (one
+ * sweep, no timer per typist) or by the close of the connection that started it.
+ */
+export class TypingService {
+  readonly #owned = new Map<string, Owned>()
+
+  constructor(
+    private readonly membership: MembershipCache,
+    private readonly dispatcher: Dispatcher,
+    private readonly state: TypingState,
+    private readonly instanceId: string,
+    private readonly timeoutMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async start(connection: Connection, channelId: string): Promise<void> {
+    const members = await this.membership.members(channelId)
+    const userId = connection.userId
+    if (!members.set.has(userId)) throw new NotAMemberError(channelId)
+    // The connection may have closed while membership was read: nothing to start then.
+    if (connection.closed) return
+    const key = `${channelId}:${userId}`
+    const expiresAt = this.now() + this.timeoutMs
+    const owner = `${this.instanceId}:${connection.id}`
+    const outcome = await this.state.start(channelId, userId, owner, expiresAt)
+    const owned = this.#owned.get(key)
+    if (outcome === 'renewed') {
+      if (owned) owned.expiresAt = expiresAt
+      return
+    }
+    this.#owned.set(key, { userId, channelId, connection, owner, expiresAt, checking: false })
+    connection.typingChannels ??= new Set()
+    connection.typingChannels.add(channelId)
+    this.dispatcher.broadcast(members.list, typingEvent('typing:start', channelId, userId), { exclude: [userId] })
+  }
+
+  async stop(connection: Connection, channelId: string): Promise<void> {
+    const members = await this.membership.members(channelId)
+    const userId = connection.userId
+    if (!members.set.has(userId)) throw new NotAMemberError(channelId)
+    const key = `${channelId}:${userId}`
+    const stopped = await this.state.stop(channelId, userId)
+    // The shared state could not say (Redis away): a typist started here is known here.
+    const wasTyping = stopped ?? this.#owned.has(key)
+    this.#disown(key)
+    if (wasTyping) this.#announceStop(channelId, userId, members.list)
+  }
+
+  /** Ends every typing the closing connection started (and still owns). */
+  connectionClosed(connection: Connection): void {
+    if (connection.typingChannels === null) return
+    for (const channelId of connection.typingChannels) {
+      const key = `${channelId}:${connection.userId}`
+      const owned = this.#owned.get(key)
+      if (owned?.connection !== connection) continue
+      this.#owned.delete(key)
+      void this.state.endOwned(channelId, owned.userId, owned.owner).then((ended) => {
+        if (ended) void this.#announceStopToMembers(channelId, owned.userId)
+      })
+    }
+    connection.typingChannels = null
+  }
+
+  /** Checks every owned typist that is due; called by the liveness sweep. */
+  expire(): void {
+    const now = this.now()
+    for (const [key, owned] of this.#owned) {
+      if (owned.expiresAt > now || owned.checking) continue
+      owned.checking = true
+      void this.state.expire(owned.channelId, owned.userId, owned.owner, now).then((check) => {
+        owned.checking = false
+        if (check.outcome === 'renewed') {
+          owned.expiresAt = check.expiresAt
+          return
+        }
+        if (this.#owned.get(key) === owned) this.#disown(key)
+        if (check.outcome === 'ended') void this.#announceStopToMembers(owned.channelId, owned.userId)
+      })
+    }
+  }
+
+  /** Typists owned by this instance's connections. */
+  get size(): number {
+    return this.#owned.size
+  }
+
+  #disown(key: string): void {
+    const owned = this.#owned.get(key)
+    if (!owned) return
+    this.#owned.delete(key)
+    owned.connection.typingChannels?.delete(owned.channelId)
+  }
+
+  async #announceStopToMembers(channelId: string, userId: string): Promise<void> {
+    // The server's own stop must not be lost to a database hiccup: a stale list will do.
+    const members = await this.membership.members(channelId, true).catch(() => null)
+    if (members) this.#announceStop(channelId, userId, members.list)
+  }
+
+  #announceStop(channelId: string, userId: string, members: readonly string[]): void {
+    this.dispatcher.broadcast(members, typingEvent('typing:stop', channelId, userId), { exclude: [userId] })
+  }
+}
