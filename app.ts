@@ -17,7 +17,7 @@ import presenceRoute from './routes/presence.js'
 import asyncApiRoute from './routes/asyncapi.js'
 import metricsRoute from './routes/metrics.js'
 import publishRoute from './routes/publish.js'
-import { CloseCode } from './lib/connections/close-codes.js'
+import { Closes } from './lib/connections/close-codes.js'
 import { RegistrationError } from './lib/support/config.js'
 // The decorators' types are module augmentations of 'fastify', one beside each plugin.
 // These imports keep them in app.d.ts, so that a host importing the package sees them.
@@ -73,7 +73,7 @@ const realtime: FastifyPluginAsync<RealtimePluginOptions> = async (fastify, opti
       },
       // Going away, not the bare close ws would send: clients reconnect elsewhere.
       preClose(done) {
-        for (const client of fastify.websocketServer.clients) client.close(CloseCode.GOING_AWAY, 'server shutting down')
+        for (const client of fastify.websocketServer.clients) client.close(Closes.GOING_AWAY.code, Closes.GOING_AWAY.text)
         done()
       },
     })

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
 import { Dispatcher } from '../lib/delivery/dispatcher.js'
-import { deliverTo } from '../lib/connections/hub.js'
+import { Hub } from '../lib/connections/hub.js'
 import { MembershipCache } from '../lib/membership/membership-cache.js'
 
 declare module 'fastify' {
@@ -13,19 +13,11 @@ declare module 'fastify' {
   }
 }
 
+/** The dispatcher publishes through the broker; the broker hands every event back to the hub. */
 const dispatcherPlugin: FastifyPluginAsync = async (fastify) => {
   const cache = new MembershipCache(fastify.realtimeStores.membership, fastify.realtimeConfig.realtime.membershipCacheMs)
   const broker = fastify.realtimeCluster.broker
-  const registry = fastify.wsRegistry
-  const sent = fastify.realtimeMetrics.messagesOut
-  await broker.start({
-    deliver(audience, event) {
-      sent.add(event.type, deliverTo(registry, audience, event))
-    },
-    dropChannel(channelId) {
-      cache.drop(channelId)
-    },
-  })
+  await broker.start(new Hub(fastify.wsRegistry, cache, fastify.realtimeMetrics))
   fastify.decorate('membershipCache', cache)
   fastify.decorate('wsDispatcher', new Dispatcher(broker, cache))
   fastify.addHook('onClose', async () => broker.close())

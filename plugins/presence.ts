@@ -27,6 +27,8 @@ const presencePlugin: FastifyPluginAsync = async (fastify) => {
   fastify.decorate('presenceWriter', writer)
   const presence = new PresenceService(store, writer, fastify.wsDispatcher, fastify.realtimeCluster.presence, log)
   fastify.decorate('realtimePresence', presence)
+  // Connections are counted in one place, the registry; presence hears of a user's first and last one here.
+  fastify.wsRegistry.watch((userId, here) => presence.userHere(userId, here))
 
   // Many instances share presence through Redis; alone, this instance owns it.
   let orphans: ReturnType<typeof recoverOrphans> | undefined
@@ -49,5 +51,5 @@ const presencePlugin: FastifyPluginAsync = async (fastify) => {
 export default fp(presencePlugin, {
   name: 'realtime-presence',
   fastify: '5.x',
-  dependencies: ['realtime-config', 'realtime-stores', 'realtime-dispatcher', 'realtime-metrics'],
+  dependencies: ['realtime-config', 'realtime-stores', 'realtime-registry', 'realtime-dispatcher', 'realtime-metrics'],
 })

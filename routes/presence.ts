@@ -2,8 +2,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import { sendError, useJsonErrors } from '../lib/support/http-errors.js'
 import { TokenRejected } from '../lib/support/tokens.js'
 import { MAX_PRESENCE_IDS, PresenceAnswer, PresenceQuery } from '../schemas/http.js'
-
-const OBJECT_ID = /^[0-9a-fA-F]{24}$/
+import { isObjectId, normalizeId } from '../schemas/common.js'
 
 /** `GET /presence?user_ids=…`: the presence a client draws its member list with. */
 const presenceRoute: FastifyPluginAsync = async (fastify) => {
@@ -31,12 +30,9 @@ const presenceRoute: FastifyPluginAsync = async (fastify) => {
       if (ids.length > MAX_PRESENCE_IDS) {
         return sendError(reply, 400, 'bad_request', `at most ${MAX_PRESENCE_IDS} user ids per request`)
       }
-      const bad = ids.find((id) => !OBJECT_ID.test(id))
+      const bad = ids.find((id) => !isObjectId(id))
       if (bad !== undefined) return sendError(reply, 400, 'bad_request', `${JSON.stringify(bad)} is not an ObjectId`)
-      const states = await presence.presencesFor(
-        asker,
-        ids.map((id) => id.toLowerCase()),
-      )
+      const states = await presence.presencesFor(asker, ids.map(normalizeId))
       const presences: PresenceAnswer['presences'] = {}
       ids.forEach((id, i) => (presences[id] = states[i]!))
       return { presences }

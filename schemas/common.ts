@@ -32,3 +32,25 @@ export type VisiblePresence = Static<typeof VisiblePresence>
 export function visiblePresence(presence: Presence): VisiblePresence {
   return presence === 'invisible' ? 'offline' : presence
 }
+
+const objectIdPattern = new RegExp(ObjectId.pattern!)
+
+/** Whether a value is an ObjectId as the protocol accepts it (either letter case). */
+export function isObjectId(value: unknown): value is ObjectId {
+  return typeof value === 'string' && objectIdPattern.test(value)
+}
+
+/**
+ * The one spelling of an id inside the service: lower case, as tokens, the
+ * stores and the registry hold it. Applied where an id enters the library.
+ */
+export function normalizeId(id: string): string {
+  return id.toLowerCase()
+}
+
+const chosenPresences: ReadonlySet<unknown> = new Set(ChosenPresence.anyOf.map((literal) => literal.const))
+
+/** Whether a stored or received value is a presence a user may choose. */
+export function isChosenPresence(value: unknown): value is ChosenPresence {
+  return chosenPresences.has(value)
+}

@@ -1,6 +1,5 @@
 import type { WebSocket } from 'ws'
-import { CloseCode } from './close-codes.js'
-import type { CloseReason } from '../support/metrics.js'
+import { Closes, type CloseKind, type CloseReason } from './close-codes.js'
 import { OutFrame, rawSender, writeFrame, type RawSender } from './wire.js'
 
 let nextConnectionId = 1
@@ -12,37 +11,43 @@ export interface ConnectionLimits {
   rateLimitBurst: number
 }
 
+/** A frame as it arrived, kept until it can be handled. */
+export interface HeldFrame {
+  data: Buffer
+  isBinary: boolean
+}
+
 /** After this many rate-limited messages in a row the connection is closed (1008). */
 export const MAX_DROPS_IN_A_ROW = 50
 
 /** How long a slow consumer closed with 1013 may take to read up before its socket is cut. */
 const SLOW_CONSUMER_GRACE_MS = 10_000
 
+/** What the rate limit makes of one more frame. */
+export type RateVerdict = 'admitted' | 'dropped' | 'exceeded'
+
 /**
  * One open WebSocket of one user. The registry holds these; delivery writes
- * already-serialized payloads to them.
+ * already-serialized payloads to them. Its state is its own: other modules
+ * change it only through these methods.
  */
 export class Connection {
   readonly id = nextConnectionId++
-  /** When the token that admitted (or last refreshed) this connection expires, in epoch ms. */
-  expiresAt: number
-  /** Channels this connection started typing in, so that its close can stop them (made on first use: most connections never type). */
-  typingChannels: Set<string> | null = null
-  /** Whether a protocol Pong answered the last heartbeat Ping. */
-  alive = true
-  /** Frames that arrived while an earlier one was still being handled (kept in order). */
-  backlog: Array<{ data: Buffer; isBinary: boolean }> | null = null
   /** Why the server closed it; a close the server did not start is the client's. */
-  closeReason: CloseReason = 'client'
-  /** Its close has been accounted for: registry, typing, presence, metrics. */
-  released = false
-  /** Rate-limited messages since the last one let through. */
-  dropsInARow = 0
-  /**
-   * Registered from the upgrade on (so it counts against the per-user limit),
-   * but deliveries wait for `open`: `connected` must be the first message.
-   */
+  #closeReason: CloseReason = 'client'
+  /** Registered from the upgrade on (so it counts against the per-user limit), but deliveries wait for `open`: `connected` must be the first message. */
   #state: 'opening' | 'open' | 'closed' = 'opening'
+  /** Its close has been accounted for: registry, typing, presence, metrics. */
+  #released = false
+  /** When the token that admitted (or last refreshed) this connection expires, in epoch ms. */
+  #expiresAt: number
+  /** Whether a protocol Pong answered the last heartbeat Ping. */
+  #alive = true
+  /** Frames that arrived while an earlier one was still being handled, in order; null when none waits. Frames wait from the upgrade until `connected`. */
+  #held: HeldFrame[] | null = []
+  /** Channels this connection started typing in, so that its close can stop them (made on first use: most connections never type). */
+  #typingChannels: Set<string> | null = null
+  #dropsInARow = 0
   #tokens: number
   #refilledAt: number
   /** ws's Sender when frames built once may be written to it directly (a field, not an object per connection). */
@@ -54,7 +59,7 @@ export class Connection {
     expiresAt: number,
     private readonly limits: ConnectionLimits,
   ) {
-    this.expiresAt = expiresAt
+    this.#expiresAt = expiresAt
     this.#tokens = limits.rateLimitBurst
     this.#refilledAt = Date.now()
     this.#sender = rawSender(socket)
@@ -64,6 +69,24 @@ export class Connection {
     return this.#state === 'closed'
   }
 
+  /** Its close has been accounted for (see `release`). */
+  get released(): boolean {
+    return this.#released
+  }
+
+  get closeReason(): CloseReason {
+    return this.#closeReason
+  }
+
+  get expiresAt(): number {
+    return this.#expiresAt
+  }
+
+  /** A refreshed token extends the connection's life. */
+  extendUntil(expiresAt: number): void {
+    this.#expiresAt = expiresAt
+  }
+
   /** The presence is settled and `connected` goes out first: deliveries start. */
   markOpen(connected: string): void {
     if (this.#state !== 'opening') return
@@ -71,8 +94,20 @@ export class Connection {
     this.sendRaw(connected)
   }
 
-  markClosed(): void {
+  /**
+   * The socket is gone: returns true the first time only, so that its close
+   * is accounted for once (registry, typing, presence, metrics).
+   */
+  release(): boolean {
+    if (this.#released) return false
+    this.#released = true
     this.#state = 'closed'
+    return true
+  }
+
+  /** ws refused an oversized frame and closes with 1009 itself; its error is the only trace of why. */
+  refusedOversizedFrame(): void {
+    if (this.#closeReason === 'client') this.#closeReason = Closes.MESSAGE_TOO_BIG.reason
   }
 
   /** Writes one payload to this connection alone (pong, error, connected): as sendFrame. */
@@ -97,7 +132,7 @@ export class Connection {
     return this.sendRaw(JSON.stringify(message))
   }
 
-  /** Token bucket: whether one more message fits the rate (RATE_LIMIT_PER_SEC, RATE_LIMIT_BURST). */
+  /** Token bucket (RATE_LIMIT_PER_SEC, RATE_LIMIT_BURST): whether one more frame fits. */
   takeToken(now: number): boolean {
     const { rateLimitPerSec, rateLimitBurst } = this.limits
     this.#tokens = Math.min(rateLimitBurst, this.#tokens + ((now - this.#refilledAt) * rateLimitPerSec) / 1000)
@@ -107,15 +142,87 @@ export class Connection {
     return true
   }
 
-  close(code: number, reason: string, why: CloseReason): void {
+  /** The rate limit's verdict on one more frame: `exceeded` once MAX_DROPS_IN_A_ROW were dropped in a row. */
+  rate(now: number): RateVerdict {
+    if (this.takeToken(now)) {
+      this.#dropsInARow = 0
+      return 'admitted'
+    }
+    return ++this.#dropsInARow >= MAX_DROPS_IN_A_ROW ? 'exceeded' : 'dropped'
+  }
+
+  /** Whether frames are being held (an earlier one is still being handled, or `connected` has not gone out). */
+  get holding(): boolean {
+    return this.#held !== null
+  }
+
+  /** Keeps a frame until the ones before it are handled. */
+  hold(frame: HeldFrame): void {
+    if (this.#held === null) this.#held = [frame]
+    else this.#held.push(frame)
+  }
+
+  /** From now on, frames wait (one is being handled). */
+  startHolding(): void {
+    this.#held ??= []
+  }
+
+  /** The next held frame; when none is left, frames are handled as they come again. */
+  nextHeld(): HeldFrame | undefined {
+    const held = this.#held
+    if (held === null) return undefined
+    if (this.closed) held.length = 0
+    const frame = held.shift()
+    if (frame === undefined) this.#held = null
+    return frame
+  }
+
+  /** Remembers a channel this connection started typing in. */
+  typingIn(channelId: string): void {
+    this.#typingChannels ??= new Set()
+    this.#typingChannels.add(channelId)
+  }
+
+  /** Forgets a channel its typing ended in. */
+  notTypingIn(channelId: string): void {
+    this.#typingChannels?.delete(channelId)
+  }
+
+  /** The channels it was typing in, forgotten here (its close ends them). */
+  takeTypingChannels(): ReadonlySet<string> | null {
+    const channels = this.#typingChannels
+    this.#typingChannels = null
+    return channels
+  }
+
+  /** A protocol Pong arrived. */
+  answeredPing(): void {
+    this.#alive = true
+  }
+
+  /** Heartbeat: pings, or cuts a peer that did not answer the previous ping. */
+  heartbeat(): void {
+    if (!this.#alive) {
+      this.#closeReason = 'heartbeat'
+      this.#state = 'closed'
+      this.socket.terminate()
+      return
+    }
+    this.#alive = false
+    this.socket.ping()
+  }
+
+  /** Closes with the code and text of the close table. */
+  close(kind: CloseKind): void {
     if (this.#state === 'closed') return
-    this.closeReason = why
+    const { code, reason, text } = Closes[kind]
+    this.#closeReason = reason
     this.#state = 'closed'
-    this.socket.close(code, reason)
+    this.socket.close(code, text)
   }
 
   #closeSlowConsumer(): void {
-    this.close(CloseCode.TRY_AGAIN_LATER, 'too much unread output', 'slow_consumer')
+    this.close('TRY_AGAIN_LATER')
     // The close frame waits behind what the peer has not read; do not wait for it forever.
     setTimeout(() => this.socket.terminate(), SLOW_CONSUMER_GRACE_MS).unref()
   }

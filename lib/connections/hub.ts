@@ -1,7 +1,31 @@
-import type { Audience, Outbound } from '../delivery/broker.js'
+import type { Audience, BrokerHandlers, Outbound } from '../delivery/broker.js'
+import type { MembershipCache } from '../membership/membership-cache.js'
+import type { Metrics } from '../support/metrics.js'
 import type { Connection } from './connection.js'
 import type { ConnectionRegistry } from './registry.js'
 import { OutFrame } from './wire.js'
+
+/**
+ * The local end of the broker: what the broker hands back to this instance
+ * (every event, whichever instance published it) is written here to this
+ * instance's sockets, and a dropped channel is dropped from this instance's
+ * membership cache. One delivery path for one instance or fifty.
+ */
+export class Hub implements BrokerHandlers {
+  constructor(
+    private readonly registry: ConnectionRegistry,
+    private readonly membership: MembershipCache,
+    private readonly metrics: Metrics,
+  ) {}
+
+  deliver(audience: Audience, event: Outbound): void {
+    this.metrics.messagesOut.add(event.type, deliverTo(this.registry, audience, event))
+  }
+
+  dropChannel(channelId: string): void {
+    this.membership.drop(channelId)
+  }
+}
 
 /**
  * Writes one serialized event to every local connection of an audience;

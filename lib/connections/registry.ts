@@ -1,4 +1,5 @@
 import type { Connection } from './connection.js'
+import { normalizeId } from '../../schemas/common.js'
 
 const NONE: ReadonlySet<Connection> = new Set()
 
@@ -45,12 +46,12 @@ export class ConnectionRegistry {
     return senders.size
   }
 
-  /** The user's open connections here (empty when none). */
+  /** The user's open connections here (empty when none); the id in either case. */
   senders(userId: string): ReadonlySet<Connection> {
-    return this.#byUser.get(userId) ?? NONE
+    return this.#byUser.get(normalizeId(userId)) ?? NONE
   }
 
-  /** The user's open connections here, or null when none (the fan-out's lookup: no empty set to iterate). */
+  /** The user's open connections here, or null when none: the fan-out's lookup, with an id already normalized. */
   sendersOrNull(userId: string): ReadonlySet<Connection> | null {
     return this.#byUser.get(userId) ?? null
   }
@@ -61,7 +62,7 @@ export class ConnectionRegistry {
   }
 
   has(userId: string): boolean {
-    return this.#byUser.has(userId)
+    return this.#byUser.has(normalizeId(userId))
   }
 
   userIds(): IterableIterator<string> {

@@ -1,5 +1,6 @@
 import type { Audience, Broker } from './broker.js'
 import type { MembershipCache } from '../membership/membership-cache.js'
+import { normalizeId } from '../../schemas/common.js'
 
 /** Any message the service sends: the protocol's own or an application event. */
 export interface OutgoingMessage {
@@ -14,15 +15,18 @@ export interface ExcludeOptions {
 
 const NO_ONE: ReadonlySet<string> = new Set()
 
-function toSet(users: Iterable<string> | undefined): ReadonlySet<string> {
+function excluded(users: Iterable<string> | undefined): ReadonlySet<string> {
   if (!users) return NO_ONE
-  return users instanceof Set ? users : new Set(users)
+  const set = new Set<string>()
+  for (const userId of users) set.add(normalizeId(userId))
+  return set
 }
 
 /**
  * Sends messages to users wherever their connections are. Each message is
  * serialized once, whatever the number of recipients. It knows the broker's
- * interface, not how the broker reaches other instances.
+ * interface, not how the broker reaches other instances. Ids are normalized
+ * here, where they enter the library: a caller may spell them in either case.
  */
 export class Dispatcher {
   constructor(
@@ -32,30 +36,31 @@ export class Dispatcher {
 
   /** Every connection of one user. */
   sendToUser(userId: string, message: OutgoingMessage): void {
-    this.publish({ users: [userId] }, message)
+    this.publish({ users: [normalizeId(userId)] }, message)
   }
 
   /** Every connection of each of the users. */
   broadcast(userIds: readonly string[], message: OutgoingMessage, options: ExcludeOptions = {}): void {
-    this.publish({ users: userIds, exclude: toSet(options.exclude) }, message)
+    this.publish({ users: userIds.map(normalizeId), exclude: excluded(options.exclude) }, message)
   }
 
   /** Every connected user, less those excluded. */
   toEveryone(message: OutgoingMessage, options: ExcludeOptions = {}): void {
-    this.publish({ everyone: true, exclude: toSet(options.exclude) }, message)
+    this.publish({ everyone: true, exclude: excluded(options.exclude) }, message)
   }
 
   /** Every member of a channel (from the membership store), less those excluded. */
   async sendToChannel(channelId: string, message: OutgoingMessage, options: ExcludeOptions = {}): Promise<void> {
-    const members = await this.membership.members(channelId)
+    const members = await this.membership.members(normalizeId(channelId))
     this.broadcast(members.list, message, options)
   }
 
   /** Forgets a channel's cached membership, so the next event reads it from the store. */
   dropChannel(channelId: string): void {
-    this.broker.dropChannel(channelId)
+    this.broker.dropChannel(normalizeId(channelId))
   }
 
+  /** The one way out: `audience` holds normalized ids. */
   publish(audience: Audience, message: OutgoingMessage): void {
     this.broker.publish(audience, { type: message.type, payload: JSON.stringify(message) })
   }

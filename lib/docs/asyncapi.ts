@@ -11,7 +11,7 @@ import * as serverModule from '../../schemas/server-messages.js'
 import { serverMessages } from '../../schemas/server-messages.js'
 import { errorCodes, HttpError } from '../../schemas/errors.js'
 import { EventType, MAX_PRESENCE_IDS, PresenceAnswer, PresenceQuery, PublishAnswer, PublishBody } from '../../schemas/http.js'
-import { CloseCode } from '../connections/close-codes.js'
+import { CloseCode, Closes } from '../connections/close-codes.js'
 import { RESERVED_PREFIXES, RESERVED_TYPES } from '../protocol/reserved-types.js'
 
 /** The version of the protocol the document describes (not the package's). */
@@ -22,15 +22,9 @@ export const JSON_SCHEMA_DIALECT = 'http://json-schema.org/draft-07/schema#'
 export type Direction = 'client' | 'server'
 export type JsonSchema = Record<string, unknown>
 
-/** What a client should do after each close code the server sends: one line each, checked against the table. */
-export const closeCodeAdvice = {
-  GOING_AWAY: { reconnect: true, description: 'The server is shutting down; reconnect (to another instance) after a jittered backoff' },
-  POLICY_VIOLATION: { reconnect: false, description: 'The client broke the protocol repeatedly (e.g. a long run of rate-limited messages); do not reconnect' },
-  MESSAGE_TOO_BIG: { reconnect: true, description: 'A frame was larger than MAX_PAYLOAD_BYTES; reconnect, and do not send it again' },
-  INTERNAL_ERROR: { reconnect: true, description: 'The server hit an unexpected error on this connection; reconnect after a backoff' },
-  TRY_AGAIN_LATER: { reconnect: true, description: 'The client did not read its messages (unsent output passed MAX_BUFFERED_BYTES); reconnect after a backoff' },
-  TOKEN_EXPIRED: { reconnect: true, description: 'The token expired and was not refreshed with auth:refresh; reconnect only with a new token' },
-} as const satisfies Record<keyof typeof CloseCode, { reconnect: boolean; description: string }>
+/** What a client should do after each close code the server sends (the close table's advice). */
+export const closeCodeAdvice = Closes
+
 
 /** The answers `/ws` gives instead of upgrading (contract section 2). */
 export const upgradeRefusals = {
@@ -264,7 +258,7 @@ export function buildAsyncApi(): JsonSchema {
         'x-close-codes': Object.fromEntries(
           (Object.keys(CloseCode) as Array<keyof typeof CloseCode>).map((name) => [
             String(CloseCode[name]),
-            { name, ...closeCodeAdvice[name] },
+            { name, reconnect: closeCodeAdvice[name].reconnect, description: closeCodeAdvice[name].description },
           ]),
         ),
       },

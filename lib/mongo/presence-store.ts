@@ -1,5 +1,5 @@
 import { ObjectId, type Collection, type Db } from 'mongodb'
-import type { ChosenPresence } from '../../schemas/common.js'
+import { isChosenPresence, type ChosenPresence } from '../../schemas/common.js'
 import type { PresenceRecord, PresenceStore } from '../presence/presence-store.js'
 
 interface UserDoc {
@@ -15,8 +15,6 @@ function notNewerThan(at: Date) {
   return { $or: [{ presence_changed_at: { $exists: false } }, { presence_changed_at: { $lte: at } }] }
 }
 
-const CHOSEN = new Set<string>(['online', 'idle', 'dnd', 'invisible'])
-
 /** Presence fields of Roomler2's `users` collection; every other field is left untouched. */
 export class MongoPresenceStore implements PresenceStore {
   readonly #users: Collection<UserDoc>
@@ -28,7 +26,7 @@ export class MongoPresenceStore implements PresenceStore {
   async chosenPresence(userId: string): Promise<ChosenPresence | undefined> {
     const doc = await this.#users.findOne({ _id: new ObjectId(userId) }, { projection: { _id: 0, chosen_presence: 1 } })
     const chosen = doc?.chosen_presence
-    return chosen !== undefined && CHOSEN.has(chosen) ? (chosen as ChosenPresence) : undefined
+    return isChosenPresence(chosen) ? chosen : undefined
   }
 
   async write(userId: string, record: PresenceRecord): Promise<void> {

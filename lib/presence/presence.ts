@@ -7,9 +7,7 @@ import type { PresenceStore } from './presence-store.js'
 import { withTimeout } from '../support/timeout.js'
 
 interface LocalUser {
-  /** Open connections of the user on this instance. */
-  connections: number
-  /** Settles once the user's presence is known; later connections wait on it. */
+  /** Settles once the user's presence is known; every connection of theirs here waits on it. */
   settled: Promise<void>
 }
 
@@ -27,14 +25,17 @@ function event(userId: string, presence: Presence): PresenceUpdateEvent {
 /**
  * Users' presence (contract section 5): restored on the first connection
  * anywhere, changed by the user, offline when the last connection anywhere
- * closes. Counts this instance's connections; asks the ClusterPresence
- * whether a first or last here is a first or last everywhere; announces each
+ * closes. The registry counts this instance's connections and tells it of a
+ * user's first and last connection here (`userHere`); it asks the
+ * ClusterPresence whether that is a first or last everywhere, announces each
  * change to the right users and hands the write to the PresenceWriter.
  */
 export class PresenceService {
   readonly #users = new Map<string, LocalUser>()
   /** Per user, the cluster operations in order: a leave never overtakes the join before it. */
   readonly #queues = new Map<string, Promise<void>>()
+  /** Shutting down: departures are recorded in one pass (`allOffline`), not one by one. */
+  #closing = false
 
   constructor(
     private readonly store: PresenceStore,
@@ -62,17 +63,23 @@ export class PresenceService {
     return next
   }
 
-  /** Counts a new connection; resolves once the user's presence is settled. */
-  connectionOpened(userId: string): Promise<void> {
-    const existing = this.#users.get(userId)
-    if (existing) {
-      existing.connections++
-      return existing.settled
-    }
-    const user: LocalUser = { connections: 1, settled: Promise.resolve() }
+  /** The registry's word: the user's first connection here opened (`true`), or their last one here closed. */
+  userHere(userId: string, here: boolean): void {
+    if (this.#closing) return
+    if (here) this.#arrived(userId)
+    else this.#departed(userId)
+  }
+
+  /** Resolves once the user's presence is settled (at once when they have no connection here). */
+  settled(userId: string): Promise<void> {
+    return this.#users.get(userId)?.settled ?? Promise.resolve()
+  }
+
+  #arrived(userId: string): void {
+    if (this.#users.has(userId)) return
+    const user: LocalUser = { settled: Promise.resolve() }
     this.#users.set(userId, user)
     user.settled = this.#enqueue(userId, () => this.#join(userId))
-    return user.settled
   }
 
   async #join(userId: string): Promise<void> {
@@ -93,12 +100,9 @@ export class PresenceService {
     if (presence !== 'invisible') this.dispatcher.toEveryone(event(userId, presence), { exclude: [userId] })
   }
 
-  /** Uncounts a closed connection; the last one here leaves the cluster. */
-  connectionClosed(userId: string): void {
-    const user = this.#users.get(userId)
-    if (!user) return
-    if (--user.connections > 0) return
-    this.#users.delete(userId)
+  /** The last connection here closed: the user leaves the cluster. */
+  #departed(userId: string): void {
+    if (!this.#users.delete(userId)) return
     void this.#enqueue(userId, () => this.#leave(userId))
   }
 
@@ -142,6 +146,7 @@ export class PresenceService {
    * one's connections are closing anyway). Resolves when all are recorded.
    */
   async allOffline(): Promise<void> {
+    this.#closing = true
     const userIds = [...this.#users.keys()]
     this.#users.clear()
     await Promise.all(userIds.map((userId) => this.#enqueue(userId, () => this.#leave(userId))))

@@ -1,5 +1,3 @@
-import type { Connection } from '../connections/connection.js'
-import { CloseCode } from '../connections/close-codes.js'
 import type { MembershipCache } from '../membership/membership-cache.js'
 import type { ConnectionRegistry } from '../connections/registry.js'
 import type { TypingService } from '../typing/typing.js'
@@ -41,21 +39,10 @@ export class LivenessSweep {
     if (heartbeat) this.#lastHeartbeat = now
     for (const connection of this.registry.connections()) {
       if (connection.expiresAt <= now) {
-        connection.close(CloseCode.TOKEN_EXPIRED, 'token expired', 'token_expired')
+        connection.close('TOKEN_EXPIRED')
       } else if (heartbeat) {
-        this.#heartbeat(connection)
+        connection.heartbeat()
       }
     }
-  }
-
-  #heartbeat(connection: Connection): void {
-    if (!connection.alive) {
-      connection.closeReason = 'heartbeat'
-      connection.markClosed()
-      connection.socket.terminate()
-      return
-    }
-    connection.alive = false
-    connection.socket.ping()
   }
 }

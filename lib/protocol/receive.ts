@@ -1,7 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { ClientMessage, ClientMessageOf, ClientMessageType } from '../../schemas/client-messages.js'
-import { CloseCode } from '../connections/close-codes.js'
-import { MAX_DROPS_IN_A_ROW, type Connection } from '../connections/connection.js'
+import type { Connection } from '../connections/connection.js'
 import type { Metrics } from '../support/metrics.js'
 import { ProtocolError } from './errors.js'
 import { parseFrame } from './frame.js'
@@ -50,7 +49,7 @@ const handlers: { [T in ClientMessageType]: Handler<T> } = {
     if (claims.sub !== connection.userId) {
       throw new ProtocolError('unauthorized', 'the token is for another user', 'auth:refresh')
     }
-    connection.expiresAt = claims.exp * 1000
+    connection.extendUntil(claims.exp * 1000)
   },
 }
 
@@ -92,15 +91,11 @@ const RATE_LIMITED = new ProtocolError('rate_limited', 'too many messages; this 
 
 /** Over the rate: the message is dropped with `rate_limited`; a long run of drops closes the connection. */
 function admitByRate(ctx: ProtocolContext, connection: Connection): boolean {
-  if (connection.takeToken(Date.now())) {
-    connection.dropsInARow = 0
-    return true
-  }
+  const verdict = connection.rate(Date.now())
+  if (verdict === 'admitted') return true
   ctx.metrics.messagesIn.add('rate_limited')
   reply(ctx, connection, RATE_LIMITED)
-  if (++connection.dropsInARow >= MAX_DROPS_IN_A_ROW) {
-    connection.close(CloseCode.POLICY_VIOLATION, 'rate limit exceeded', 'rate_limited')
-  }
+  if (verdict === 'exceeded') connection.close('POLICY_VIOLATION')
   return false
 }
 
@@ -111,32 +106,24 @@ function admitByRate(ctx: ProtocolContext, connection: Connection): boolean {
  */
 export function receive(ctx: ProtocolContext, connection: Connection, data: Buffer, isBinary: boolean): void {
   if (connection.closed || !admitByRate(ctx, connection)) return
-  if (connection.backlog) {
-    connection.backlog.push({ data, isBinary })
+  if (connection.holding) {
+    connection.hold({ data, isBinary })
     return
   }
   const pending = handle(ctx, connection, data, isBinary)
   if (pending) {
-    connection.backlog = []
+    connection.startHolding()
     void pending.then(() => drain(ctx, connection))
   }
 }
 
-/** Handles queued frames until one has to wait again, or none is left. */
+/** Handles held frames until one has to wait again, or none is left. */
 export function drain(ctx: ProtocolContext, connection: Connection): void {
-  const backlog = connection.backlog
-  if (!backlog) return
-  while (backlog.length > 0) {
-    if (connection.closed) {
-      backlog.length = 0
-      break
-    }
-    const frame = backlog.shift()!
+  for (let frame = connection.nextHeld(); frame !== undefined; frame = connection.nextHeld()) {
     const pending = handle(ctx, connection, frame.data, frame.isBinary)
     if (pending) {
       void pending.then(() => drain(ctx, connection))
       return
     }
   }
-  connection.backlog = null
 }

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis'
+import { visiblePresence, type Presence } from '../../schemas/common.js'
 import type { Audience, Broker, BrokerHandlers, Outbound } from '../delivery/broker.js'
 import type { RedisKeys } from './keys.js'
 
@@ -120,7 +121,7 @@ export class RedisBroker implements Broker {
       handlers.deliver({ everyone: true, exclude: new Set([userId]) }, { type: PRESENCE, payload })
     }
     for (const [userId, presence] of Object.entries(states)) {
-      const visible = presence === 'invisible' ? 'offline' : presence
+      const visible = visiblePresence(presence as Presence)
       if ((this.#told.get(userId) ?? 'offline') !== visible) tell(userId, visible)
     }
     for (const userId of [...this.#told.keys()]) if (!(userId in states)) tell(userId, 'offline')

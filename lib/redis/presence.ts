@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis'
-import type { ChosenPresence } from '../../schemas/common.js'
+import { isChosenPresence, type ChosenPresence } from '../../schemas/common.js'
 import type { ClusterPresence, Departed } from '../presence/cluster-presence.js'
 import type { RedisKeys } from './keys.js'
 import { JOIN, LEAVE, REAP, RESYNC, SET_PRESENCE } from './scripts.js'
@@ -7,7 +7,7 @@ import { JOIN, LEAVE, REAP, RESYNC, SET_PRESENCE } from './scripts.js'
 type Listener = (change: { departed: Departed[]; rejoined: string[] }) => void
 
 function asPresence(value: unknown): ChosenPresence | undefined {
-  return value === 'online' || value === 'idle' || value === 'dnd' || value === 'invisible' ? value : undefined
+  return isChosenPresence(value) ? value : undefined
 }
 
 function departedFrom(flat: unknown[]): Departed[] {

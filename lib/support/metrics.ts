@@ -3,14 +3,6 @@
  * add on the hot path; labels are bounded (message types a client may send,
  * error codes, close reasons, and the application's own event types).
  */
-export type CloseReason =
-  | 'client'
-  | 'slow_consumer'
-  | 'rate_limited'
-  | 'heartbeat'
-  | 'token_expired'
-  | 'payload_too_big'
-  | 'shutdown'
 
 class LabelledCounter {
   readonly values: Record<string, number> = Object.create(null)

@@ -1,5 +1,4 @@
-import { Value } from '@sinclair/typebox/value'
-import { ObjectId } from '../../schemas/common.js'
+import { isObjectId, normalizeId } from '../../schemas/common.js'
 
 /** The claims of a Roomler2 access token that this service relies on. */
 export interface AccessClaims {
@@ -66,10 +65,10 @@ export function createTokenVerifier(checkSignature: SignatureCheck, issuer: stri
     const exp = claims.exp
     if (typeof exp !== 'number' || exp * 1000 <= Date.now()) throw unauthorized('token expired or has no expiry')
     const sub = claims.sub
-    if (typeof sub !== 'string' || !Value.Check(ObjectId, sub)) {
+    if (!isObjectId(sub)) {
       throw new TokenRejected(400, 'bad_request', 'token subject (sub) is not a 24-hex ObjectId')
     }
-    return { sub: sub.toLowerCase(), exp }
+    return { sub: normalizeId(sub), exp }
   }
 }
 

@@ -63,9 +63,8 @@ export class TypingService {
       return
     }
     this.#owned.set(key, { userId, channelId, connection, owner, expiresAt, checking: false })
-    connection.typingChannels ??= new Set()
-    connection.typingChannels.add(channelId)
-    this.dispatcher.broadcast(members.list, typingEvent('typing:start', channelId, userId), { exclude: [userId] })
+    connection.typingIn(channelId)
+    this.dispatcher.publish({ users: members.list, exclude: new Set([userId]) }, typingEvent('typing:start', channelId, userId))
   }
 
   async stop(connection: Connection, channelId: string): Promise<void> {
@@ -82,8 +81,9 @@ export class TypingService {
 
   /** Ends every typing the closing connection started (and still owns). */
   connectionClosed(connection: Connection): void {
-    if (connection.typingChannels === null) return
-    for (const channelId of connection.typingChannels) {
+    const channels = connection.takeTypingChannels()
+    if (channels === null) return
+    for (const channelId of channels) {
       const key = `${channelId}:${connection.userId}`
       const owned = this.#owned.get(key)
       if (owned?.connection !== connection) continue
@@ -92,7 +92,6 @@ export class TypingService {
         if (ended) void this.#announceStopToMembers(channelId, owned.userId)
       })
     }
-    connection.typingChannels = null
   }
 
   /** Checks every owned typist that is due; called by the liveness sweep. */
@@ -122,7 +121,7 @@ export class TypingService {
     const owned = this.#owned.get(key)
     if (!owned) return
     this.#owned.delete(key)
-    owned.connection.typingChannels?.delete(owned.channelId)
+    owned.connection.notTypingIn(owned.channelId)
   }
 
   async #announceStopToMembers(channelId: string, userId: string): Promise<void> {
@@ -132,6 +131,6 @@ export class TypingService {
   }
 
   #announceStop(channelId: string, userId: string, members: readonly string[]): void {
-    this.dispatcher.broadcast(members, typingEvent('typing:stop', channelId, userId), { exclude: [userId] })
+    this.dispatcher.publish({ users: members, exclude: new Set([userId]) }, typingEvent('typing:stop', channelId, userId))
   }
 }

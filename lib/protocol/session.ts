@@ -1,0 +1,110 @@
+import type { WebSocket } from 'ws'
+import type { ConnectedMessage } from '../../schemas/server-messages.js'
+import { Connection, type ConnectionLimits } from '../connections/connection.js'
+import type { ConnectionRegistry } from '../connections/registry.js'
+import type { AccessClaims } from '../support/tokens.js'
+import { withTimeout } from '../support/timeout.js'
+import { drain, receive, type ProtocolContext } from './receive.js'
+
+const CONNECTION = Symbol('roomler.connection')
+/** A socket knows its connection, so that one set of listeners serves them all. */
+type Socket = WebSocket & { [CONNECTION]?: Connection }
+
+/** How long shutdown waits for every user's presence to be settled across instances. */
+const SHUTDOWN_PRESENCE_MS = 3000
+
+
+/**
+ * The life of an admitted WebSocket: opened (registered, listened to),
+ * settled (`connected` once the user's presence is known, then the frames
+ * that waited), forgotten when it closes, and closed with the rest at
+ * shutdown. Admission (the token, the limits) happened before the upgrade.
+ */
+export class Sessions {
+  #shuttingDown = false
+  readonly #protocol: ProtocolContext
+  readonly #registry: ConnectionRegistry
+  readonly #limits: ConnectionLimits
+  // One set of listeners for every socket (`this` is the socket), not closures
+  // per connection: idle memory is per connection, and there may be many.
+  readonly #onMessage: (this: Socket, data: Buffer, isBinary: boolean) => void
+  readonly #onClose: (this: Socket) => void
+  readonly #onError: (this: Socket, error: Error & { code?: string }) => void
+
+  constructor(protocol: ProtocolContext, registry: ConnectionRegistry, limits: ConnectionLimits) {
+    this.#protocol = protocol
+    this.#registry = registry
+    this.#limits = limits
+    const sessions = this
+    const log = protocol.log
+    this.#onMessage = function (data, isBinary) {
+      receive(protocol, this[CONNECTION]!, data, isBinary)
+    }
+    this.#onClose = function () {
+      sessions.forget(this[CONNECTION]!)
+    }
+    this.#onError = function (error) {
+      // ws closes an oversized frame (1009) itself; its error is the only trace of why.
+      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this[CONNECTION]!.refusedOversizedFrame()
+      // A client's protocol mistake (bad UTF-8, an oversized frame) is theirs; ws closes it with the right code.
+      if (!error.code?.startsWith('WS_ERR_')) log.warn({ err: error }, 'websocket error')
+    }
+  }
+
+  /** An upgraded socket of an admitted user: registered at once, `connected` once the presence is settled. */
+  open(socket: Socket, claims: AccessClaims): void {
+    const connection = new Connection(claims.sub, socket, claims.exp * 1000, this.#limits)
+    socket[CONNECTION] = connection
+    this.#protocol.metrics.connectionsOpened++
+    // @fastify/websocket's own error listener holds the upgrade's request and
+    // reply for the socket's whole life; ours needs neither.
+    socket.removeAllListeners('error')
+    socket.on('error', this.#onError)
+    // Listeners go on before any await, or early frames would be lost; they are
+    // held by the connection until `connected` has gone out.
+    socket.on('message', this.#onMessage)
+    socket.on('pong', onPong)
+    socket.on('close', this.#onClose)
+    // Registered at once, so that it counts against the per-user limit while
+    // its presence settles (the registry tells presence of a first connection).
+    this.#registry.add(connection)
+    void this.#protocol.presence.settled(connection.userId).then(() => this.#settled(connection))
+  }
+
+  /** The presence is known: `connected` goes out first, then the frames that waited. */
+  #settled(connection: Connection): void {
+    if (connection.closed) return
+    const connected: ConnectedMessage = { type: 'connected', data: { user_id: connection.userId } }
+    connection.markOpen(JSON.stringify(connected))
+    this.#protocol.metrics.messagesOut.add('connected')
+    drain(this.#protocol, connection)
+  }
+
+  /** A connection is gone: out of the registry (and so of presence), its typing ended. */
+  forget(connection: Connection): void {
+    if (!connection.release()) return
+    this.#protocol.metrics.closes.add(connection.closeReason)
+    this.#registry.remove(connection)
+    if (!this.#shuttingDown) this.#protocol.typing.connectionClosed(connection)
+  }
+
+  /**
+   * Shutdown closes every connection with 1001 and records everyone offline in
+   * one pass: announcing each departure to everyone else would cost N² sends.
+   */
+  async shutdown(): Promise<void> {
+    this.#shuttingDown = true
+    const offline = this.#protocol.presence.allOffline()
+    for (const connection of [...this.#registry.connections()]) {
+      connection.close('GOING_AWAY')
+      this.forget(connection)
+    }
+    await withTimeout(offline, SHUTDOWN_PRESENCE_MS).catch(() => {
+      this.#protocol.log.warn('not every user could be recorded offline before shutdown')
+    })
+  }
+}
+
+function onPong(this: Socket): void {
+  this[CONNECTION]!.answeredPing()
+}
