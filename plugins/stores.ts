@@ -1,6 +1,5 @@
 import fp from 'fastify-plugin'
 import fastifyMongo from '@fastify/mongodb'
-import { MongoClient } from 'mongodb'
 import type { FastifyPluginAsync } from 'fastify'
 import type { RealtimePluginOptions } from './config.js'
 import type { MembershipStore } from '../lib/membership/membership-store.js'
@@ -9,6 +8,7 @@ import { MemoryMembershipStore } from '../lib/membership/membership-store-memory
 import { MemoryPresenceStore } from '../lib/presence/presence-store-memory.js'
 import { MongoMembershipStore } from '../lib/mongo/membership-store.js'
 import { MongoPresenceStore } from '../lib/mongo/presence-store.js'
+import { connectInBackground } from '../lib/mongo/client.js'
 
 export interface RealtimeStores {
   membership: MembershipStore
@@ -23,11 +23,6 @@ declare module 'fastify' {
   }
 }
 
-/** How long a database call may wait for a server before it fails (and the client gets `unavailable`). */
-const SERVER_SELECTION_TIMEOUT_MS = 3000
-const FIRST_CONNECT_RETRY_MS = 250
-const MAX_CONNECT_RETRY_MS = 5000
-
 /**
  * Picks the stores: the host's own if given; else MongoDB, through a
  * `@fastify/mongodb` the host registered or one registered here from
@@ -41,28 +36,10 @@ const storesPlugin: FastifyPluginAsync<RealtimePluginOptions> = async (fastify, 
     return
   }
   if (!fastify.hasDecorator('mongo') && database.url) {
-    // Connected in the background, so the service starts (and serves) while the
-    // database is down. A failed first connect leaves the driver's topology
-    // closed for good, so it is retried here until it succeeds.
-    const client = new MongoClient(database.url, { serverSelectionTimeoutMS: SERVER_SELECTION_TIMEOUT_MS })
-    let closing = false
-    let retry: NodeJS.Timeout | undefined
-    const connect = (delayMs: number) => {
-      client.connect().catch((error: unknown) => {
-        if (closing) return
-        if (delayMs === FIRST_CONNECT_RETRY_MS) fastify.log.warn({ err: error }, 'MongoDB is not reachable yet; retrying')
-        retry = setTimeout(() => connect(Math.min(delayMs * 2, MAX_CONNECT_RETRY_MS)), delayMs)
-        retry.unref()
-      })
-    }
-    connect(FIRST_CONNECT_RETRY_MS)
-    await fastify.register(fastifyMongo, { client })
+    const mongo = connectInBackground(database.url, fastify.log)
+    await fastify.register(fastifyMongo, { client: mongo.client })
     // Handed in, so @fastify/mongodb leaves it open: ours to close.
-    fastify.addHook('onClose', () => {
-      closing = true
-      clearTimeout(retry)
-      return client.close(true)
-    })
+    fastify.addHook('onClose', () => mongo.close())
   }
   if (fastify.hasDecorator('mongo')) {
     const db = fastify.mongo.client.db(database.name)

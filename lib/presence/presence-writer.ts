@@ -1,4 +1,5 @@
 import type { PresenceRecord, PresenceStore } from './presence-store.js'
+import { Backoff } from '../support/retry.js'
 
 export interface WriterLog {
   warn(obj: object, msg: string): void
@@ -13,17 +14,17 @@ export class PresenceWriter {
   readonly #waiting = new Map<string, PresenceRecord>()
   readonly #inFlight = new Map<string, { write: Promise<void>; record: PresenceRecord }>()
   #retryTimer: NodeJS.Timeout | null = null
-  #retryDelayMs: number
+  readonly #backoff: Backoff
   #failures = 0
 
   constructor(
     private readonly store: PresenceStore,
     private readonly log: WriterLog,
     private readonly onFailure: () => void = () => {},
-    private readonly minRetryMs = 250,
-    private readonly maxRetryMs = 5000,
+    minRetryMs?: number,
+    maxRetryMs?: number,
   ) {
-    this.#retryDelayMs = minRetryMs
+    this.#backoff = new Backoff(minRetryMs, maxRetryMs)
   }
 
   record(userId: string, record: PresenceRecord): void {
@@ -72,7 +73,7 @@ export class PresenceWriter {
       () => {
         this.#inFlight.delete(userId)
         this.#failures = 0
-        this.#retryDelayMs = this.minRetryMs
+        this.#backoff.reset()
         if (this.#waiting.has(userId) && this.#retryTimer === null) this.#flushUser(userId)
       },
       (error: unknown) => {
@@ -90,9 +91,8 @@ export class PresenceWriter {
 
   #scheduleRetry(): void {
     if (this.#retryTimer !== null) return
-    this.#retryTimer = setTimeout(() => this.#retryNow(), this.#retryDelayMs)
+    this.#retryTimer = setTimeout(() => this.#retryNow(), this.#backoff.next())
     this.#retryTimer.unref()
-    this.#retryDelayMs = Math.min(this.#retryDelayMs * 2, this.maxRetryMs)
   }
 
   #retryNow(): void {

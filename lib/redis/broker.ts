@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis'
 import { visiblePresence, type Presence } from '../../schemas/common.js'
 import type { Audience, Broker, BrokerHandlers, Outbound } from '../delivery/broker.js'
 import type { RedisKeys } from './keys.js'
+import { Directory } from './directory.js'
 
 const PRESENCE = 'presence:update'
 
@@ -12,17 +13,15 @@ export interface BrokerLog {
 /**
  * Events between instances over Redis pub/sub. An event for everyone goes
  * once to the channel every instance hears; an event for named users goes
- * only to the instances that hold them (a directory of who is where, kept
- * from announcements), so its cost follows its recipients, not the number of
- * instances. Local delivery never waits on Redis, and goes on without it.
+ * only to the instances that hold them (the directory), so its cost follows
+ * its recipients, not the number of instances. Local delivery never waits on Redis, and goes on without it.
  *
  * Wire format, one string: `kind \n origin \n …` with the event's payload
  * last, untouched (serialized once by the dispatcher).
  */
 export class RedisBroker implements Broker {
   #handlers: BrokerHandlers | null = null
-  /** Remote users → the instances holding them. */
-  readonly #where = new Map<string, Set<string>>()
+  readonly #directory: Directory
   /** What this instance's connections were last told of each user's visible presence (absent: offline). */
   readonly #told = new Map<string, string>()
   #failures = 0
@@ -33,7 +32,9 @@ export class RedisBroker implements Broker {
     private readonly keys: RedisKeys,
     private readonly instanceId: string,
     private readonly log: BrokerLog,
-  ) {}
+  ) {
+    this.#directory = new Directory(pub, keys, instanceId)
+  }
 
   async start(handlers: BrokerHandlers): Promise<void> {
     this.#handlers = handlers
@@ -54,7 +55,7 @@ export class RedisBroker implements Broker {
     const byInstance = new Map<string, string[]>()
     for (const userId of audience.users) {
       if (audience.exclude?.has(userId)) continue
-      const instances = this.#where.get(userId)
+      const instances = this.#directory.holders(userId)
       if (!instances) continue
       for (const instanceId of instances) {
         let users = byInstance.get(instanceId)
@@ -79,31 +80,13 @@ export class RedisBroker implements Broker {
 
   /** Tells everyone an instance is dead, and forgets it here. */
   announceGone(instanceId: string): void {
-    this.#forgetInstance(instanceId)
+    this.#directory.forgetInstance(instanceId)
     this.#send(this.keys.everyone, `g\n${this.instanceId}\n${instanceId}`)
   }
 
-  /**
-   * Adds to the directory what Redis holds (at start, and after Redis came
-   * back), and forgets instances that are gone. It adds rather than replaces:
-   * an arrival announced a moment ago may not be in Redis yet, and a stale
-   * entry only costs a publish the other instance ignores.
-   */
-  async rebuildDirectory(): Promise<void> {
-    const instances = await this.pub.zrange(this.keys.instances, '0', '-1')
-    const live = new Set(instances)
-    for (const instanceId of instances) {
-      if (instanceId === this.instanceId) continue
-      for (const userId of await this.pub.smembers(this.keys.usersOf(instanceId))) {
-        let holders = this.#where.get(userId)
-        if (!holders) this.#where.set(userId, (holders = new Set()))
-        holders.add(instanceId)
-      }
-    }
-    for (const [userId, holders] of this.#where) {
-      for (const instanceId of holders) if (!live.has(instanceId)) holders.delete(instanceId)
-      if (holders.size === 0) this.#where.delete(userId)
-    }
+  /** Adds to the directory what Redis holds (at start, and after Redis came back). */
+  rebuildDirectory(): Promise<void> {
+    return this.#directory.rebuild()
   }
 
   /**
@@ -172,24 +155,12 @@ export class RedisBroker implements Broker {
     } else if (kind === 'd') {
       const [userId, here] = rest.split('\n')
       if (userId === undefined) return
-      let holders = this.#where.get(userId)
-      if (here === '1') {
-        if (!holders) this.#where.set(userId, (holders = new Set()))
-        holders.add(origin)
-      } else if (holders) {
-        holders.delete(origin)
-        if (holders.size === 0) this.#where.delete(userId)
-      }
+      if (here === '1') this.#directory.arrived(userId, origin)
+      else this.#directory.departed(userId, origin)
     } else if (kind === 'g') {
-      this.#forgetInstance(rest)
+      this.#directory.forgetInstance(rest)
     } else if (kind === 'm') {
       handlers.dropChannel(rest)
-    }
-  }
-
-  #forgetInstance(instanceId: string): void {
-    for (const [userId, holders] of this.#where) {
-      if (holders.delete(instanceId) && holders.size === 0) this.#where.delete(userId)
     }
   }
 }
