@@ -19,13 +19,11 @@
  * keeps one connection's publishes in order).
  */
 import t, { type Test } from 'tap'
-import { Redis } from 'ioredis'
 import type { Audience, Broker, Outbound } from '../../lib/delivery/broker.js'
 import { LocalBroker } from '../../lib/delivery/broker-memory.js'
 import { RedisBroker } from '../../lib/redis/broker.js'
-import { RedisKeys } from '../../lib/redis/keys.js'
 import { eventually, objectId } from '../helper.js'
-import { startRedis } from '../servers/redis.js'
+import { acrossInstances, connection, suiteRedis, testKeys } from '../fixtures/ports.js'
 
 /** One instance: its broker, and what it does when its first connection of a user opens or its last closes. */
 interface BrokerInstance {
@@ -117,8 +115,7 @@ function expectReceived(t: Test, nodes: Node[], expected: Record<string, Array<[
 }
 
 function brokerSuite(t: Test, factory: BrokerFactory) {
-  const acrossNodes = (name: string, fn: (t: Test) => Promise<void>) =>
-    factory.nodes >= 2 ? t.test(name, fn) : t.test(name, { skip: 'this adapter models one instance only' }, fn)
+  const acrossNodes = (name: string, fn: (t: Test) => Promise<void>) => acrossInstances(t, factory.nodes, name, fn)
 
   t.test('an event for named users reaches this instance’s connections of those users once, as the same bytes', async (t) => {
     const [a] = await startNodes(t, factory, 1)
@@ -254,22 +251,15 @@ t.test('Broker: memory', async (t) => {
 })
 
 t.test('Broker: Redis', async (t) => {
-  const redis = await startRedis()
-  t.teardown(() => redis.close())
+  const redis = await suiteRedis(t)
   brokerSuite(t, {
     nodes: Infinity,
     async make(t, count) {
-      // A prefix of the test's own: the tests share one redis-server.
-      const keys = new RedisKeys(`test:${objectId()}:`)
+      const keys = testKeys()
       return Array.from({ length: count }, (_, i) => {
-        const pub = new Redis(redis.url)
-        const sub = new Redis(redis.url)
+        const [pub, sub] = [connection(t, redis), connection(t, redis)]
         const broker = new RedisBroker(pub, sub, keys, `node-${i}`, { warn: (obj, msg) => t.comment(`node-${i}: ${msg} ${JSON.stringify(obj)}`) })
-        t.teardown(async () => {
-          await broker.close()
-          pub.disconnect()
-          sub.disconnect()
-        })
+        t.teardown(() => broker.close())
         return { broker, announce: (userId, here) => broker.announceUser(userId, here) }
       })
     },

@@ -15,13 +15,12 @@
  * `onChange`.
  */
 import t, { type Test } from 'tap'
-import { Redis } from 'ioredis'
 import type { ClusterPresence, Departed } from '../../lib/presence/cluster-presence.js'
 import { MemoryClusterPresence } from '../../lib/presence/cluster-presence-memory.js'
 import { RedisClusterPresence } from '../../lib/redis/presence.js'
-import { RedisKeys } from '../../lib/redis/keys.js'
 import { objectId } from '../helper.js'
-import { startRedis, type RunningRedis } from '../servers/redis.js'
+import type { RunningRedis } from '../servers/redis.js'
+import { acrossInstances, connection, suiteRedis, testKeys } from '../fixtures/ports.js'
 
 interface PresenceFactory {
   /** How many instances the adapter can model sharing one presence. */
@@ -32,8 +31,7 @@ interface PresenceFactory {
 function clusterPresenceSuite(t: Test, factory: PresenceFactory) {
   const make = (t: Test, count: number) => factory.make(t, count)
   /** A case across instances: skipped, and said so, where the adapter cannot model them. */
-  const acrossNodes = (name: string, fn: (t: Test) => Promise<void>) =>
-    factory.nodes >= 2 ? t.test(name, fn) : t.test(name, { skip: 'this adapter models one instance only' }, fn)
+  const acrossNodes = (name: string, fn: (t: Test) => Promise<void>) => acrossInstances(t, factory.nodes, name, fn)
 
   t.test('the first connection brings a user online with no state yet; the last takes them offline with theirs', async (t) => {
     const [a] = await make(t, 1)
@@ -125,18 +123,16 @@ t.test('ClusterPresence: memory', async (t) => {
 
 /** Redis presence nodes on one server, under a prefix of the test's own. */
 function redisNodes(t: Test, redis: RunningRedis, count: number) {
-  const keys = new RedisKeys(`test:${objectId()}:`)
+  const keys = testKeys()
   const nodes = Array.from({ length: count }, (_, i) => {
-    const connection = new Redis(redis.url)
-    t.teardown(() => connection.disconnect())
-    return { id: `node-${i}`, presence: new RedisClusterPresence(connection, keys, `node-${i}`), connection }
+    const redisConnection = connection(t, redis)
+    return { id: `node-${i}`, presence: new RedisClusterPresence(redisConnection, keys, `node-${i}`), connection: redisConnection }
   })
   return { keys, nodes }
 }
 
 t.test('ClusterPresence: Redis', async (t) => {
-  const redis = await startRedis()
-  t.teardown(() => redis.close())
+  const redis = await suiteRedis(t)
   clusterPresenceSuite(t, {
     nodes: Infinity,
     async make(t, count) {

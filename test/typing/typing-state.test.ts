@@ -12,13 +12,11 @@
  * in (the port takes `now`), so nothing here waits on a clock.
  */
 import t, { type Test } from 'tap'
-import { Redis } from 'ioredis'
 import type { TypingState } from '../../lib/typing/typing-state.js'
 import { MemoryTypingState } from '../../lib/typing/typing-state-memory.js'
 import { RedisTypingState } from '../../lib/redis/typing-state.js'
-import { RedisKeys } from '../../lib/redis/keys.js'
 import { objectId } from '../helper.js'
-import { startRedis } from '../servers/redis.js'
+import { connection, suiteRedis, testKeys } from '../fixtures/ports.js'
 
 const TIMEOUT_MS = 3000
 /** `count` instances sharing one typing state. */
@@ -114,15 +112,9 @@ t.test('TypingState: memory', async (t) => {
 })
 
 t.test('TypingState: Redis', async (t) => {
-  const redis = await startRedis()
-  t.teardown(() => redis.close())
+  const redis = await suiteRedis(t)
   typingStateSuite(t, async (t, count) => {
-    // A prefix of the test's own: the tests share one redis-server.
-    const keys = new RedisKeys(`test:${objectId()}:`)
-    return Array.from({ length: count }, () => {
-      const connection = new Redis(redis.url)
-      t.teardown(() => connection.disconnect())
-      return new RedisTypingState(connection, keys, TIMEOUT_MS)
-    })
+    const keys = testKeys()
+    return Array.from({ length: count }, () => new RedisTypingState(connection(t, redis), keys, TIMEOUT_MS))
   })
 })
