@@ -7,7 +7,7 @@
 import t, { type Test } from 'tap'
 import { BSON, type Db, type Document } from 'mongodb'
 import { build, eventually, mongoUrl, objectId, testDatabase, type BuiltApp } from './helper.js'
-import { addMembers, channelMembersIndex, seedUsers, userDoc, userWhere, withoutPresence } from './fixtures/roomler2.js'
+import { addMembers, channelMembersIndex, seedUsersWithProfile, userDoc, userWhere, withoutPresence } from './fixtures/roomler2.js'
 import { nextPresenceOf } from './fixtures/messages.js'
 
 function otherFields(doc: Document): Buffer {
@@ -73,7 +73,7 @@ t.test('a member added in channel_members is seen once the host drops the channe
 t.test('a user whose users doc chose dnd comes back dnd', async (t) => {
   const { db, built } = await setup(t, 'mongo_dnd')
   const [observer, ada] = [objectId(), objectId()]
-  await seedUsers(db, [ada], { chosen_presence: 'dnd' })
+  await seedUsersWithProfile(db, [ada], { chosen_presence: 'dnd' })
   const observerClient = await built.connect(observer)
 
   const adaClient = await built.connect(ada)
@@ -94,7 +94,7 @@ t.test('a user whose users doc chose dnd comes back dnd', async (t) => {
 t.test('a user whose users doc chose invisible reconnects unseen', async (t) => {
   const { db, built } = await setup(t, 'mongo_invisible_restore')
   const [observer, ada] = [objectId(), objectId()]
-  await seedUsers(db, [ada], { chosen_presence: 'invisible' })
+  await seedUsersWithProfile(db, [ada], { chosen_presence: 'invisible' })
   const observerClient = await built.connect(observer)
   // Presence is settled before `connected`: whatever it announced was sent before the observer's pong.
   await built.connect(ada)
@@ -116,7 +116,7 @@ t.test('a user whose users doc chose invisible reconnects unseen', async (t) => 
 t.test('presence:update invisible is written to users', async (t) => {
   const { db, built } = await setup(t, 'mongo_invisible_write')
   const ada = objectId()
-  await seedUsers(db, [ada])
+  await seedUsersWithProfile(db, [ada])
   const before = (await userDoc(db, ada))!
 
   const adaClient = await built.connect(ada)
@@ -134,7 +134,7 @@ t.test('presence:update invisible is written to users', async (t) => {
 t.test('the last connection closing writes offline and last_active_at', async (t) => {
   const { db, built } = await setup(t, 'mongo_offline')
   const [observer, ada] = [objectId(), objectId()]
-  await seedUsers(db, [ada])
+  await seedUsersWithProfile(db, [ada])
   const before = (await userDoc(db, ada))!
   const observerClient = await built.connect(observer)
 
@@ -169,8 +169,8 @@ t.test('the last connection closing writes offline and last_active_at', async (t
 t.test('shutting down records every connected user offline in users', async (t) => {
   const { db, built } = await setup(t, 'mongo_shutdown')
   const [ada, grace] = [objectId(), objectId()]
-  await seedUsers(db, [ada], { chosen_presence: 'dnd' })
-  await seedUsers(db, [grace])
+  await seedUsersWithProfile(db, [ada], { chosen_presence: 'dnd' })
+  await seedUsersWithProfile(db, [grace])
   const before = (await userDoc(db, ada))!
   const adaClient = await built.connect(ada)
   const graceClient = await built.connect(grace)

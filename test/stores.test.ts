@@ -15,7 +15,7 @@ import { MemoryPresenceStore } from '../lib/presence/presence-store-memory.js'
 import { MongoMembershipStore } from '../lib/mongo/membership-store.js'
 import { MongoPresenceStore } from '../lib/mongo/presence-store.js'
 import { objectId, testDatabase } from './helper.js'
-import { addMembers, channelMembersIndex, seedUsers, storedPresence, userDoc, withoutPresence } from './fixtures/roomler2.js'
+import { addMembers, channelMembersIndex, seedUsersWithProfile, storedPresence, userDoc, withoutPresence } from './fixtures/roomler2.js'
 
 const HEX24 = /^[0-9a-f]{24}$/
 
@@ -274,7 +274,7 @@ t.test('PresenceStore: MongoDB', async (t) => {
     const { db } = await testDatabase(t, 'presence')
     return {
       store: new MongoPresenceStore(db),
-      createUser: (userId) => seedUsers(db, [userId]),
+      createUser: (userId) => seedUsersWithProfile(db, [userId]),
       read: (userId) => storedPresence(db, userId),
     }
   })
@@ -295,8 +295,8 @@ t.test('PresenceStore: MongoDB', async (t) => {
     const store = new MongoPresenceStore(db)
     const user = objectId()
     const neighbour = objectId()
-    await seedUsers(db, [user])
-    await seedUsers(db, [neighbour], { username: 'grace', email: 'grace@example.test' })
+    await seedUsersWithProfile(db, [user])
+    await seedUsersWithProfile(db, [neighbour], { username: 'grace', email: 'grace@example.test' })
     const before = await userDoc(db, user)
     const neighbourBefore = await userDoc(db, neighbour)
     t.ok(before && neighbourBefore)
