@@ -12,7 +12,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 /** Sections in reading order: figure file → heading and the test that writes it. */
 const sections: Array<[string, string, string]> = [
   ['fuzz', 'Bad input: the fuzzer', 'test/reliability/fuzz.test.ts'],
-  ['fuzz-payload', 'Bad input: oversized frames', 'test/reliability/fuzz.test.ts'],
+  ['fuzz-payload', 'Bad input: oversized frames', 'test/reliability/oversized-frames.test.ts'],
   ['tokens', 'Hostile tokens', 'test/reliability/tokens.test.ts'],
   ['tokens-refresh', 'Hostile tokens through auth:refresh', 'test/reliability/tokens.test.ts'],
   ['churn', 'Churn', 'test/reliability/churn.test.ts'],
@@ -20,9 +20,9 @@ const sections: Array<[string, string, string]> = [
   ['faults-start-database-down', 'Faults: starting while the database is down', 'test/reliability/faults.test.ts'],
   ['faults-sigkill', 'Faults: SIGKILL of the server', 'test/reliability/faults.test.ts'],
   ['slow-consumer', 'Slow consumer', 'test/reliability/slow-consumer.test.ts'],
-  ['cluster-instance-death', 'Many instances: SIGKILL of one', 'test/cluster-faults.test.ts'],
-  ['cluster-redis-outage', 'Many instances: Redis stopped and restarted', 'test/cluster-faults.test.ts'],
-  ['cluster-latency', 'Many instances: cross-instance latency', 'test/cluster.test.ts'],
+  ['cluster-instance-death', 'Many instances: SIGKILL of one', 'test/redis/instance-death.test.ts'],
+  ['cluster-redis-outage', 'Many instances: Redis stopped and restarted', 'test/redis/redis-outage.test.ts'],
+  ['cluster-latency', 'Many instances: cross-instance latency', 'test/redis/delivery-across-instances.test.ts'],
 ]
 
 const available = new Set(readdirSync(figuresDir).map((name) => name.replace(/\.json$/, '')))

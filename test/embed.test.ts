@@ -8,13 +8,13 @@ import t, { type Test } from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
 import fastifyJwt from '@fastify/jwt'
 import fastifyMongo from '@fastify/mongodb'
-import { ObjectId } from 'mongodb'
 import realtime, { type RealtimePluginOptions } from '../app.js'
 import type { Connection } from '../lib/connections/connection.js'
 import type { Dispatcher, OutgoingMessage } from '../lib/delivery/dispatcher.js'
 import { MemoryMembershipStore } from '../lib/membership/membership-store-memory.js'
 import type { ConnectionRegistry } from '../lib/connections/registry.js'
 import { ISSUER, SECRET, connect, eventually, objectId, testDatabase, type TestClient } from './helper.js'
+import { addMembers } from './fixtures/roomler2.js'
 
 interface Host {
   app: FastifyInstance
@@ -159,10 +159,8 @@ t.test('a host that registered @fastify/mongodb gets its client reused', async (
   const { name, db, url } = await testDatabase(t, 'embed_host_mongo')
   const channel = objectId()
   const [ada, grace] = [objectId(), objectId()]
-  await db.collection('channel_members').insertMany([
-    { channel_id: new ObjectId(channel), user_id: new ObjectId(ada), role: 'owner' },
-    { channel_id: new ObjectId(channel), user_id: new ObjectId(grace), role: 'member' },
-  ])
+  await addMembers(db, channel, [ada], 'owner')
+  await addMembers(db, channel, [grace])
 
   const app = Fastify({ logger: false })
   t.teardown(() => app.close())

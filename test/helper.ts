@@ -29,6 +29,12 @@ export function objectId(): string {
   return randomBytes(12).toString('hex')
 }
 
+export type Ids = [string, string, string, string, string, string, string, string]
+/** Eight fresh user ids, to destructure as many as a test needs. */
+export function ids(): Ids {
+  return Array.from({ length: 8 }, () => objectId()) as Ids
+}
+
 export interface BuiltApp {
   app: FastifyInstance
   /** http://127.0.0.1:<port> */

@@ -5,58 +5,20 @@
  * nothing else in those documents changes.
  */
 import t, { type Test } from 'tap'
-import { BSON, ObjectId, type Db, type Document } from 'mongodb'
-import { build, eventually, mongoUrl, objectId, testDatabase, type BuiltApp, type TestClient } from './helper.js'
+import { BSON, type Db, type Document } from 'mongodb'
+import { build, eventually, mongoUrl, objectId, testDatabase, type BuiltApp } from './helper.js'
+import { addMembers, channelMembersIndex, seedUsersWithProfile, userDoc, userWhere, withoutPresence } from './fixtures/roomler2.js'
+import { nextPresenceOf } from './fixtures/messages.js'
 
-/** A users document as Roomler2 writes it, with fields this service must leave alone. */
-function roomler2User(id: string, extra: Document = {}): Document {
-  return {
-    _id: new ObjectId(id),
-    email: `${id}@example.test`,
-    username: `user_${id.slice(-6)}`,
-    display_name: 'Someone',
-    password_hash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA',
-    tenant_id: new ObjectId(),
-    roles: ['member'],
-    profile: { bio: 'hello', links: [{ kind: 'web', url: 'https://example.test' }] },
-    created_at: new Date('2024-01-01T00:00:00.000Z'),
-    presence: 'offline',
-    last_active_at: new Date('2024-01-02T00:00:00.000Z'),
-    ...extra,
-  }
-}
-
-const PRESENCE_FIELDS = new Set(['presence', 'chosen_presence', 'last_active_at', 'presence_changed_at'])
 function otherFields(doc: Document): Buffer {
-  const rest: Document = {}
-  for (const [key, value] of Object.entries(doc)) if (!PRESENCE_FIELDS.has(key)) rest[key] = value
-  return Buffer.from(BSON.serialize(rest))
-}
-
-async function addMembers(db: Db, channelId: string, userIds: string[]) {
-  await db.collection('channel_members').insertMany(
-    userIds.map((userId) => ({ channel_id: new ObjectId(channelId), user_id: new ObjectId(userId), role: 'member' })),
-  )
+  return Buffer.from(BSON.serialize(withoutPresence(doc)))
 }
 
 async function setup(t: Test, label: string): Promise<{ db: Db; built: BuiltApp }> {
   const { name, db } = await testDatabase(t, label)
-  await db.collection('channel_members').createIndex({ channel_id: 1, user_id: 1 }, { unique: true })
+  await channelMembersIndex(db)
   const built = await build(t, { database: { url: mongoUrl(), name } })
   return { db, built }
-}
-
-const userDoc = (db: Db, id: string) => db.collection('users').findOne({ _id: new ObjectId(id) })
-
-async function userWhere(db: Db, id: string, holds: (doc: Document) => boolean, what: string): Promise<Document> {
-  return eventually(async () => {
-    const doc = await userDoc(db, id)
-    return doc && holds(doc) ? doc : null
-  }, undefined, what) as Promise<Document>
-}
-
-function presenceOf(client: TestClient, userId: string) {
-  return client.next((m) => m.type === 'presence:update' && m.data.user_id === userId)
 }
 
 t.test('typing membership is read from channel_members', async (t) => {
@@ -111,11 +73,11 @@ t.test('a member added in channel_members is seen once the host drops the channe
 t.test('a user whose users doc chose dnd comes back dnd', async (t) => {
   const { db, built } = await setup(t, 'mongo_dnd')
   const [observer, ada] = [objectId(), objectId()]
-  await db.collection('users').insertOne(roomler2User(ada, { chosen_presence: 'dnd' }))
+  await seedUsersWithProfile(db, [ada], { chosen_presence: 'dnd' })
   const observerClient = await built.connect(observer)
 
   const adaClient = await built.connect(ada)
-  t.same(await presenceOf(observerClient, ada), { type: 'presence:update', data: { user_id: ada, presence: 'dnd' } })
+  t.same(await nextPresenceOf(observerClient, ada), { type: 'presence:update', data: { user_id: ada, presence: 'dnd' } })
   t.notOk(
     observerClient.received.some((m) => m.type === 'presence:update' && m.data.user_id === ada && m.data.presence === 'online'),
     'never shown online on the way',
@@ -132,7 +94,7 @@ t.test('a user whose users doc chose dnd comes back dnd', async (t) => {
 t.test('a user whose users doc chose invisible reconnects unseen', async (t) => {
   const { db, built } = await setup(t, 'mongo_invisible_restore')
   const [observer, ada] = [objectId(), objectId()]
-  await db.collection('users').insertOne(roomler2User(ada, { chosen_presence: 'invisible' }))
+  await seedUsersWithProfile(db, [ada], { chosen_presence: 'invisible' })
   const observerClient = await built.connect(observer)
   // Presence is settled before `connected`: whatever it announced was sent before the observer's pong.
   await built.connect(ada)
@@ -154,12 +116,12 @@ t.test('a user whose users doc chose invisible reconnects unseen', async (t) => 
 t.test('presence:update invisible is written to users', async (t) => {
   const { db, built } = await setup(t, 'mongo_invisible_write')
   const ada = objectId()
-  await db.collection('users').insertOne(roomler2User(ada))
+  await seedUsersWithProfile(db, [ada])
   const before = (await userDoc(db, ada))!
 
   const adaClient = await built.connect(ada)
   adaClient.send({ type: 'presence:update', data: { presence: 'invisible' } })
-  t.same(await presenceOf(adaClient, ada), { type: 'presence:update', data: { user_id: ada, presence: 'invisible' } })
+  t.same(await nextPresenceOf(adaClient, ada), { type: 'presence:update', data: { user_id: ada, presence: 'invisible' } })
   const written = await userWhere(
     db,
     ada,
@@ -172,13 +134,13 @@ t.test('presence:update invisible is written to users', async (t) => {
 t.test('the last connection closing writes offline and last_active_at', async (t) => {
   const { db, built } = await setup(t, 'mongo_offline')
   const [observer, ada] = [objectId(), objectId()]
-  await db.collection('users').insertOne(roomler2User(ada))
+  await seedUsersWithProfile(db, [ada])
   const before = (await userDoc(db, ada))!
   const observerClient = await built.connect(observer)
 
   const tab1 = await built.connect(ada)
   const tab2 = await built.connect(ada)
-  t.equal((await presenceOf(observerClient, ada)).data.presence, 'online')
+  t.equal((await nextPresenceOf(observerClient, ada)).data.presence, 'online')
   await eventually(async () => (await userDoc(db, ada))?.presence === 'online', undefined, 'users.presence = online')
 
   await tab1.close()
@@ -190,7 +152,7 @@ t.test('the last connection closing writes offline and last_active_at', async (t
 
   const closedAt = Date.now()
   await tab2.close()
-  t.same(await presenceOf(observerClient, ada), { type: 'presence:update', data: { user_id: ada, presence: 'offline' } })
+  t.same(await nextPresenceOf(observerClient, ada), { type: 'presence:update', data: { user_id: ada, presence: 'offline' } })
   const written = await userWhere(
     db,
     ada,
@@ -207,7 +169,8 @@ t.test('the last connection closing writes offline and last_active_at', async (t
 t.test('shutting down records every connected user offline in users', async (t) => {
   const { db, built } = await setup(t, 'mongo_shutdown')
   const [ada, grace] = [objectId(), objectId()]
-  await db.collection('users').insertMany([roomler2User(ada, { chosen_presence: 'dnd' }), roomler2User(grace)])
+  await seedUsersWithProfile(db, [ada], { chosen_presence: 'dnd' })
+  await seedUsersWithProfile(db, [grace])
   const before = (await userDoc(db, ada))!
   const adaClient = await built.connect(ada)
   const graceClient = await built.connect(grace)
@@ -235,7 +198,7 @@ t.test('a user with no users document is never created', async (t) => {
   const observerClient = await built.connect(observer)
   const client = await built.connect(ghost)
   client.send({ type: 'presence:update', data: { presence: 'dnd' } })
-  await presenceOf(client, ghost)
+  await nextPresenceOf(client, ghost)
   await client.close()
   await observerClient.next((m) => m.type === 'presence:update' && m.data.user_id === ghost && m.data.presence === 'offline')
   // Every write for the ghost is recorded by now; wait until they have landed.

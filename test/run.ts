@@ -18,9 +18,11 @@ import { startFerretDB, type RunningFerretDB } from './servers/ferretdb.js'
 const HEAVY = [
   'test/reliability/churn.test.ts',
   'test/reliability/fuzz.test.ts',
+  'test/reliability/oversized-frames.test.ts',
   'test/reliability/slow-consumer.test.ts',
   'test/reliability/faults.test.ts',
-  'test/cluster-faults.test.ts',
+  'test/redis/instance-death.test.ts',
+  'test/redis/redis-outage.test.ts',
   'test/e2e-browser.test.ts',
   'test/package.test.ts',
   'test/deploy.test.ts',

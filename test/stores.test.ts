@@ -15,6 +15,7 @@ import { MemoryPresenceStore } from '../lib/presence/presence-store-memory.js'
 import { MongoMembershipStore } from '../lib/mongo/membership-store.js'
 import { MongoPresenceStore } from '../lib/mongo/presence-store.js'
 import { objectId, testDatabase } from './helper.js'
+import { addMembers, channelMembersIndex, seedUsersWithProfile, storedPresence, userDoc, withoutPresence } from './fixtures/roomler2.js'
 
 const HEX24 = /^[0-9a-f]{24}$/
 
@@ -255,20 +256,10 @@ async function deadDatabase(t: Test) {
 t.test('MembershipStore: MongoDB', async (t) => {
   membershipSuite(t, async (t) => {
     const { db } = await testDatabase(t, 'membership')
-    // Roomler2's own index on channel_members.
-    await db.collection('channel_members').createIndex({ channel_id: 1, user_id: 1 }, { unique: true })
+    await channelMembersIndex(db)
     return {
       store: new MongoMembershipStore(db),
-      async seed(channelId, userIds) {
-        await db.collection('channel_members').insertMany(
-          userIds.map((userId) => ({
-            channel_id: new ObjectId(channelId),
-            user_id: new ObjectId(userId),
-            role: 'member',
-            joined_at: new Date(),
-          })),
-        )
-      },
+      seed: (channelId, userIds) => addMembers(db, channelId, userIds),
     }
   })
 
@@ -278,42 +269,13 @@ t.test('MembershipStore: MongoDB', async (t) => {
   })
 })
 
-const USERS_SEED = {
-  name: 'Ada Lovelace',
-  email: 'ada@example.test',
-  username: 'ada',
-  tenant_id: new ObjectId(),
-  avatar: { url: 'https://example.test/ada.png', width: 128, height: 128 },
-  roles: ['member', 'admin'],
-  email_verified: true,
-  created_at: new Date('2024-01-02T03:04:05.678Z'),
-  settings: { theme: 'dark', notifications: { email: false, push: true } },
-  login_count: 42,
-  presence: 'offline',
-  last_active_at: new Date('2024-02-03T04:05:06.789Z'),
-}
-const PRESENCE_FIELDS = ['presence', 'chosen_presence', 'last_active_at', 'presence_changed_at']
-
-function withoutPresence(doc: Document): Document {
-  const rest: Document = {}
-  for (const [key, value] of Object.entries(doc)) if (!PRESENCE_FIELDS.includes(key)) rest[key] = value
-  return rest
-}
-
 t.test('PresenceStore: MongoDB', async (t) => {
   presenceSuite(t, async (t) => {
     const { db } = await testDatabase(t, 'presence')
-    const users = db.collection('users')
     return {
       store: new MongoPresenceStore(db),
-      async createUser(userId) {
-        await users.insertOne({ _id: new ObjectId(userId), ...USERS_SEED, presence: 'offline' })
-      },
-      async read(userId) {
-        const doc = await users.findOne({ _id: new ObjectId(userId) })
-        if (!doc) return undefined
-        return { presence: doc.presence, chosenPresence: doc.chosen_presence, lastActiveAt: doc.last_active_at }
-      },
+      createUser: (userId) => seedUsersWithProfile(db, [userId]),
+      read: (userId) => storedPresence(db, userId),
     }
   })
 
@@ -333,19 +295,17 @@ t.test('PresenceStore: MongoDB', async (t) => {
     const store = new MongoPresenceStore(db)
     const user = objectId()
     const neighbour = objectId()
-    await users.insertMany([
-      { _id: new ObjectId(user), ...USERS_SEED },
-      { _id: new ObjectId(neighbour), ...USERS_SEED, username: 'grace', email: 'grace@example.test' },
-    ])
-    const before = await users.findOne({ _id: new ObjectId(user) })
-    const neighbourBefore = await users.findOne({ _id: new ObjectId(neighbour) })
+    await seedUsersWithProfile(db, [user])
+    await seedUsersWithProfile(db, [neighbour], { username: 'grace', email: 'grace@example.test' })
+    const before = await userDoc(db, user)
+    const neighbourBefore = await userDoc(db, neighbour)
     t.ok(before && neighbourBefore)
 
     await store.write(user, { presence: 'online' })
     await store.write(user, { presence: 'dnd', chosenPresence: 'dnd' })
     await store.write(user, { presence: 'offline', lastActiveAt: new Date() })
 
-    const after = await users.findOne({ _id: new ObjectId(user) })
+    const after = await userDoc(db, user)
     t.ok(after)
     t.same(
       Buffer.from(BSON.serialize(withoutPresence(after!))),
@@ -353,7 +313,7 @@ t.test('PresenceStore: MongoDB', async (t) => {
       'every other field is byte-identical, in the same order',
     )
     t.same(
-      Buffer.from(BSON.serialize((await users.findOne({ _id: new ObjectId(neighbour) }))!)),
+      Buffer.from(BSON.serialize((await userDoc(db, neighbour))!)),
       Buffer.from(BSON.serialize(neighbourBefore!)),
       'another user’s document is byte-identical',
     )
@@ -371,7 +331,7 @@ t.test('PresenceStore: MongoDB', async (t) => {
     t.ok(raw)
     t.equal(raw!.presence?.toString(), 'invisible', 'presence')
     t.equal(raw!.chosen_presence?.toString(), 'invisible', 'chosen_presence')
-    const doc = await users.findOne({ _id: new ObjectId(user) })
+    const doc = await userDoc(db, user)
     t.ok(doc!.last_active_at instanceof Date, 'last_active_at is a BSON Date, not a string or a number')
     t.equal((doc!.last_active_at as Date).getTime(), at.getTime())
     t.same(Object.keys(doc!).sort(), ['_id', 'chosen_presence', 'email', 'last_active_at', 'name', 'presence'])

@@ -16,12 +16,12 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import type { Socket } from 'node:net'
 import t from 'tap'
-import { ObjectId } from 'mongodb'
 import { WebSocket } from 'ws'
 import type { Connection } from '../../lib/connections/connection.js'
 import type { ChosenPresence } from '../../schemas/common.js'
 import { build, eventually, mongoUrl, objectId, signToken, testDatabase, TestClient, WAIT_MS } from '../helper.js'
 import { recordFigures } from './record.js'
+import { addMembers, channelMembersIndex, seedUsers } from '../fixtures/roomler2.js'
 
 const USERS = 300
 const CHANNELS = 30
@@ -93,14 +93,12 @@ t.test('thousands of connect/close cycles leave no connection, typing, presence 
   const users = Array.from({ length: USERS }, () => objectId())
   const channels = Array.from({ length: CHANNELS }, () => objectId())
   const channelsOf = new Map(users.map((user, i) => [user, [...new Set([channels[i % CHANNELS]!, channels[(i * 7 + 3) % CHANNELS]!])]]))
-  const longAgo = new Date('2024-01-01T00:00:00.000Z')
-  await db.collection('users').insertMany(
-    users.map((user, i) => ({ _id: new ObjectId(user), username: `churn_${i}`, email: `churn_${i}@example.test`, presence: 'offline', last_active_at: longAgo })),
-  )
-  await db.collection('channel_members').createIndex({ channel_id: 1, user_id: 1 }, { unique: true })
-  await db.collection('channel_members').insertMany(
-    [...channelsOf].flatMap(([user, ids]) => ids.map((channel) => ({ channel_id: new ObjectId(channel), user_id: new ObjectId(user), role: 'member' }))),
-  )
+  await seedUsers(db, users)
+  await channelMembersIndex(db)
+  for (const channel of channels) {
+    const members = users.filter((user) => channelsOf.get(user)!.includes(channel))
+    if (members.length > 0) await addMembers(db, channel, members)
+  }
 
   const built = await build(t, { database: { url: mongoUrl(), name } })
   const { app } = built

@@ -10,13 +10,15 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { MongoClient, ObjectId, type Db, type Document } from 'mongodb'
+import { MongoClient, type Db } from 'mongodb'
 import t, { type Test } from 'tap'
 import { startFerretDB, type RunningFerretDB } from '../servers/ferretdb.js'
 import { SECRET, WAIT_MS, build, connect, eventually, objectId, signToken, type TestClient } from '../helper.js'
 import { recordFigures } from './record.js'
 import { freePort } from '../servers/ports.js'
 import { spawnStandalone, type Standalone } from '../servers/standalone.js'
+import { addMembers, channelMembersIndex, seedUsers, userDoc, userWhere } from '../fixtures/roomler2.js'
+import { nextPresenceOf } from '../fixtures/messages.js'
 
 /** How long a spawned server may take to listen (tsx compiles on the fly; a down database adds the orphan wait). */
 const START_MS = 15_000
@@ -62,44 +64,6 @@ async function databaseClient(t: Test, url: string, name: string): Promise<Db> {
   await client.connect()
   t.teardown(() => client.close(true))
   return client.db(name)
-}
-
-const SEEDED_LAST_ACTIVE = new Date('2024-01-02T00:00:00.000Z')
-
-/** Users documents as Roomler2 writes them, with a field this service must leave alone. */
-async function seedUsers(db: Db, ids: string[], extra: Document = {}): Promise<void> {
-  await db.collection('users').insertMany(
-    ids.map((id) => ({
-      _id: new ObjectId(id),
-      username: `user_${id.slice(-6)}`,
-      presence: 'offline',
-      last_active_at: SEEDED_LAST_ACTIVE,
-      ...extra,
-    })),
-  )
-}
-
-async function addMembers(db: Db, channelId: string, userIds: string[]): Promise<void> {
-  await db.collection('channel_members').createIndex({ channel_id: 1, user_id: 1 }, { unique: true })
-  await db
-    .collection('channel_members')
-    .insertMany(userIds.map((userId) => ({ channel_id: new ObjectId(channelId), user_id: new ObjectId(userId), role: 'member' })))
-}
-
-/** Polls the user's document until `holds`; returns it. */
-function userWhere(db: Db, id: string, holds: (doc: Document) => boolean, what: string, timeoutMs = WAIT_MS): Promise<Document> {
-  return eventually(
-    async () => {
-      const doc = await db.collection('users').findOne({ _id: new ObjectId(id) })
-      return doc && holds(doc) ? doc : null
-    },
-    timeoutMs,
-    what,
-  ) as Promise<Document>
-}
-
-function presenceOf(client: TestClient, userId: string) {
-  return client.next((m) => m.type === 'presence:update' && m.data.user_id === userId)
 }
 
 async function getJson(url: string): Promise<{ status: number; body: any }> {
@@ -150,6 +114,7 @@ t.test('database down while clients work: serving goes on, presence catches up w
   const channel = objectId()
   const [ada, grace, linus] = [objectId(), objectId(), objectId()]
   await seedUsers(db, [ada, grace, linus])
+  await channelMembersIndex(db)
   await addMembers(db, channel, [ada, grace, linus])
 
   const built = await build(t, { database: { url: ferret.url, name }, realtime: { membershipCacheMs: 0 } })
@@ -157,8 +122,8 @@ t.test('database down while clients work: serving goes on, presence catches up w
   const adaClient = await built.connect(ada)
   const graceClient = await built.connect(grace)
   const linusClient = await built.connect(linus)
-  await presenceOf(adaClient, linus)
-  await presenceOf(graceClient, linus)
+  await nextPresenceOf(adaClient, linus)
+  await nextPresenceOf(graceClient, linus)
 
   // Before the outage: typing flows and presence is in the database.
   adaClient.send({ type: 'typing:start', data: { channel_id: channel } })
@@ -187,12 +152,12 @@ t.test('database down while clients work: serving goes on, presence catches up w
 
   // Presence still flows between connected users.
   adaClient.send({ type: 'presence:update', data: { presence: 'idle' } })
-  t.same(await presenceOf(adaClient, ada), { type: 'presence:update', data: { user_id: ada, presence: 'idle' } }, 'the user hears its own change')
-  t.same((await presenceOf(graceClient, ada)).data.presence, 'idle', 'others hear it')
-  t.same((await presenceOf(linusClient, ada)).data.presence, 'idle', 'every other user hears it')
+  t.same(await nextPresenceOf(adaClient, ada), { type: 'presence:update', data: { user_id: ada, presence: 'idle' } }, 'the user hears its own change')
+  t.same((await nextPresenceOf(graceClient, ada)).data.presence, 'idle', 'others hear it')
+  t.same((await nextPresenceOf(linusClient, ada)).data.presence, 'idle', 'every other user hears it')
   graceClient.send({ type: 'presence:update', data: { presence: 'dnd' } })
-  t.same((await presenceOf(adaClient, grace)).data.presence, 'dnd', 'a second user’s change reaches the others')
-  t.same((await presenceOf(linusClient, grace)).data.presence, 'dnd', 'to every other user')
+  t.same((await nextPresenceOf(adaClient, grace)).data.presence, 'dnd', 'a second user’s change reaches the others')
+  t.same((await nextPresenceOf(linusClient, grace)).data.presence, 'dnd', 'to every other user')
 
   const ready = await getJson(`${built.url}/ready`)
   t.match(ready, { status: 503, body: { status: 'unavailable', dependencies: { database: 'down' } } }, '/ready: 503, database down')
@@ -201,11 +166,11 @@ t.test('database down while clients work: serving goes on, presence catches up w
   // One user leaves during the outage; another changes again.
   const linusLeftFrom = Date.now()
   await linusClient.close()
-  t.same((await presenceOf(adaClient, linus)).data.presence, 'offline', 'a departure reaches the others')
-  t.same((await presenceOf(graceClient, linus)).data.presence, 'offline', 'to every other user')
+  t.same((await nextPresenceOf(adaClient, linus)).data.presence, 'offline', 'a departure reaches the others')
+  t.same((await nextPresenceOf(graceClient, linus)).data.presence, 'offline', 'to every other user')
   adaClient.send({ type: 'presence:update', data: { presence: 'invisible' } })
-  t.same((await presenceOf(adaClient, ada)).data.presence, 'invisible', 'the user hears its own last choice')
-  t.same((await presenceOf(graceClient, ada)).data.presence, 'offline', 'others see the invisible user offline')
+  t.same((await nextPresenceOf(adaClient, ada)).data.presence, 'invisible', 'the user hears its own last choice')
+  t.same((await nextPresenceOf(graceClient, ada)).data.presence, 'offline', 'others see the invisible user offline')
 
   // Failures past the first round of writes (ada, grace, linus) are retries.
   await eventually(
@@ -272,7 +237,7 @@ t.test('SIGKILL of the server: a new server records offline the users whose conn
   const adaClient = await connect(t, first.wsUrl, signToken({ sub: ada }))
   const graceClient = await connect(t, first.wsUrl, signToken({ sub: grace }))
   graceClient.send({ type: 'presence:update', data: { presence: 'dnd' } })
-  await presenceOf(graceClient, grace)
+  await nextPresenceOf(graceClient, grace)
   await userWhere(db, ada, (doc) => doc.presence === 'online', 'ada recorded online')
   await userWhere(db, grace, (doc) => doc.presence === 'dnd' && doc.chosen_presence === 'dnd', 'grace recorded dnd')
   t.pass('users.presence shows both present')
@@ -282,7 +247,7 @@ t.test('SIGKILL of the server: a new server records offline the users whose conn
   await within(first.exited, WAIT_MS, 'the exit of the killed server')
   t.equal(first.child.signalCode, 'SIGKILL', 'the first server died by SIGKILL')
   await within(Promise.all([adaClient.closed, graceClient.closed]), WAIT_MS, 'the close of the dead connections')
-  t.same((await db.collection('users').findOne({ _id: new ObjectId(ada) }))?.presence, 'online', 'the database still shows the dead connections present')
+  t.same((await userDoc(db, ada))?.presence, 'online', 'the database still shows the dead connections present')
 
   const second = await spawnServer(t, env)
   const spawnedAt = Date.now()
@@ -302,7 +267,7 @@ t.test('SIGKILL of the server: a new server records offline the users whose conn
   const linusClient = await connect(t, second.wsUrl, signToken({ sub: linus }))
   await userWhere(db, linus, (doc) => doc.presence === 'online', 'a user connected to the new server is online')
   const graceAgain = await connect(t, second.wsUrl, signToken({ sub: grace }))
-  t.same((await presenceOf(linusClient, grace)).data.presence, 'dnd', 'grace comes back dnd, as she chose')
+  t.same((await nextPresenceOf(linusClient, grace)).data.presence, 'dnd', 'grace comes back dnd, as she chose')
   await userWhere(db, grace, (doc) => doc.presence === 'dnd', 'grace recorded dnd again')
   t.same(await graceAgain.sync(), [], 'and is served')
 
@@ -339,9 +304,9 @@ t.test('the server starts while the database is down, serves, and catches up whe
   const connectMs = Date.now() - connectFrom
   t.same(adaClient.received[0], { type: 'connected', data: { user_id: ada } }, `a client connects (connected after ${connectMs} ms)`)
   const graceClient = await connect(t, server.wsUrl, signToken({ sub: grace }))
-  t.same((await presenceOf(adaClient, grace)).data.presence, 'online', 'presence flows between connected users')
+  t.same((await nextPresenceOf(adaClient, grace)).data.presence, 'online', 'presence flows between connected users')
   adaClient.send({ type: 'presence:update', data: { presence: 'idle' } })
-  t.same((await presenceOf(graceClient, ada)).data.presence, 'idle', 'a change reaches the other user')
+  t.same((await nextPresenceOf(graceClient, ada)).data.presence, 'idle', 'a change reaches the other user')
 
   await ferret.start()
   const dbStartedAt = Date.now()

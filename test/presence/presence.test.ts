@@ -4,17 +4,14 @@
  * GET /presence. Absence is proven with sync() round trips, never with sleeps.
  */
 import t from 'tap'
-import { build, eventually, objectId, signToken, type BuiltApp, type ServerMessage, type TestClient } from './helper.js'
-import { MemoryPresenceStore } from '../lib/presence/presence-store-memory.js'
-import { MemoryMembershipStore } from '../lib/membership/membership-store-memory.js'
+import { build, eventually, objectId, signToken, type BuiltApp, type ServerMessage, type TestClient } from '../helper.js'
+import { presenceOf } from '../fixtures/messages.js'
+import { MemoryPresenceStore } from '../../lib/presence/presence-store-memory.js'
+import { MemoryMembershipStore } from '../../lib/membership/membership-store-memory.js'
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 
 const isPresence = (m: ServerMessage) => m.type === 'presence:update'
-
-function presenceOf(userId: string, presence: string) {
-  return { type: 'presence:update', data: { user_id: userId, presence } }
-}
 
 /** The next presence:update a client receives. */
 function nextPresence(client: TestClient): Promise<ServerMessage> {

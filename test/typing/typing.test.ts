@@ -4,8 +4,8 @@
  * cached. Absence is proven with sync() round trips, never with sleeps.
  */
 import t from 'tap'
-import { build, eventually, objectId, type BuildOptions, type ServerMessage, type TestClient } from './helper.js'
-import type { MemoryMembershipStore } from '../lib/membership/membership-store-memory.js'
+import { build, eventually, objectId, type BuildOptions, type ServerMessage, type TestClient } from '../helper.js'
+import type { MemoryMembershipStore } from '../../lib/membership/membership-store-memory.js'
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 
