@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { sendError } from '../lib/support/http-errors.js'
 import { Sessions } from '../lib/protocol/session.js'
 import { TokenRejected } from '../lib/support/tokens.js'
+import { TypingRate } from '../lib/typing/typing-rate.js'
 
 /**
  * `GET /ws?token=<JWT>`: admission. Every refusal (401, 400, 403, 429) is
@@ -16,6 +17,7 @@ const wsRoute: FastifyPluginAsync = async (fastify) => {
   const protocol = {
     presence: fastify.realtimePresence,
     typing: fastify.realtimeTyping,
+    typingRate: new TypingRate(realtime.typingRatePerSec),
     verifyToken: fastify.verifyAccessToken,
     metrics,
     log: fastify.log.child({ component: 'ws' }),

@@ -17,6 +17,8 @@ const sections: Array<[string, string, string]> = [
   ['tokens-refresh', 'Hostile tokens through auth:refresh', 'test/reliability/tokens.test.ts'],
   ['churn', 'Churn', 'test/reliability/churn.test.ts'],
   ['faults-database-down', 'Faults: the database stopped and restarted', 'test/reliability/faults.test.ts'],
+  ['faults-slow-database', 'Faults: presence while the database is stopped (SIGSTOP)', 'test/faults/slow-database.test.ts'],
+  ['faults-membership-down', 'Faults: control frames and typing while the database is stopped (SIGSTOP)', 'test/faults/control-frames.test.ts'],
   ['faults-start-database-down', 'Faults: starting while the database is down', 'test/reliability/faults.test.ts'],
   ['faults-sigkill', 'Faults: SIGKILL of the server', 'test/reliability/faults.test.ts'],
   ['slow-consumer', 'Slow consumer', 'test/reliability/slow-consumer.test.ts'],

@@ -119,6 +119,8 @@ export interface ConnectOptions {
   headers?: Record<string, string>
   /** Wait for `connected` before resolving (default true). */
   awaitConnected?: boolean
+  /** With awaitConnected, also wait for the user's own presence:update that follows it (default true). */
+  awaitOwnPresence?: boolean
 }
 
 /** The published schema of each protocol message type, compiled once (application events are open). */
@@ -255,7 +257,11 @@ export async function connect(t: Test, wsUrl: string, token: string, options: Co
     socket.once('error', reject)
     socket.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused with ${res.statusCode}`)))
   })
-  if (options.awaitConnected ?? true) await client.next('connected')
+  if (options.awaitConnected ?? true) {
+    const { data } = await client.next('connected')
+    // Contract section 2: right after `connected`, the user's own real presence.
+    if (options.awaitOwnPresence ?? true) await client.next((m) => m.type === 'presence:update' && m.data.user_id === data.user_id)
+  }
   return client
 }
 

@@ -275,6 +275,7 @@ t.test('frames sent on open, before connected, are answered after connected', as
     t.teardown(() => socket.terminate())
     socket.once('open', () => client.send({ type: 'ping' }))
     t.same(await client.next(), { type: 'connected', data: { user_id: user } }, 'connected first')
+    t.same(await client.next(), { type: 'presence:update', data: { user_id: user, presence: 'online' } }, 'then the user’s own presence')
     t.same(await client.next(), { type: 'pong', data: {} }, 'then the pong')
   })
 
@@ -298,6 +299,7 @@ t.test('frames sent on open, before connected, are answered after connected', as
       for (const frame of early) client.send(frame)
     })
     t.same(await client.next(), { type: 'connected', data: { user_id: user } }, 'connected first')
+    t.same(await client.next(), { type: 'presence:update', data: { user_id: user, presence: 'online' } }, 'then the user’s own presence')
     t.same(await client.next(), { type: 'pong', data: {} }, 'the first ping answered')
     checkError(t, await client.next(), { code: 'invalid_json' }, 'the non-JSON frame')
     checkError(t, await client.next(), { code: 'unknown_type', requestType: 'nope' }, 'the unknown type')

@@ -1,6 +1,7 @@
 import type { WebSocket } from 'ws'
 import { Closes, type CloseKind, type CloseReason } from './close-codes.js'
 import { OutFrame, rawSender, writeFrame, type RawSender } from './wire.js'
+import type { FrameLanes } from '../protocol/lanes.js'
 
 let nextConnectionId = 1
 
@@ -43,8 +44,10 @@ export class Connection {
   #expiresAt: number
   /** Whether a protocol Pong answered the last heartbeat Ping. */
   #alive = true
-  /** Frames that arrived while an earlier one was still being handled, in order; null when none waits. Frames wait from the upgrade until `connected`. */
+  /** Frames that arrived before `connected` went out, in order; null from then on. */
   #held: HeldFrame[] | null = []
+  /** Frames waiting behind one being handled, typing and the rest apart (the protocol's; made on first use). */
+  lanes: FrameLanes | null = null
   /** Channels this connection started typing in, so that its close can stop them (made on first use: most connections never type). */
   #typingChannels: Set<string> | null = null
   #dropsInARow = 0
@@ -151,23 +154,23 @@ export class Connection {
     return ++this.#dropsInARow >= MAX_DROPS_IN_A_ROW ? 'exceeded' : 'dropped'
   }
 
-  /** Whether frames are being held (an earlier one is still being handled, or `connected` has not gone out). */
+  /** Whether frames are being held (`connected` has not gone out, or the held ones are being handled). */
   get holding(): boolean {
     return this.#held !== null
   }
 
-  /** Keeps a frame until the ones before it are handled. */
+  /** How many frames are held. */
+  get heldCount(): number {
+    return this.#held?.length ?? 0
+  }
+
+  /** Keeps a frame until `connected` has gone out. */
   hold(frame: HeldFrame): void {
     if (this.#held === null) this.#held = [frame]
     else this.#held.push(frame)
   }
 
-  /** From now on, frames wait (one is being handled). */
-  startHolding(): void {
-    this.#held ??= []
-  }
-
-  /** The next held frame; when none is left, frames are handled as they come again. */
+  /** The next held frame; when none is left, frames are handled as they come. */
   nextHeld(): HeldFrame | undefined {
     const held = this.#held
     if (held === null) return undefined

@@ -1,4 +1,16 @@
 import type { MembershipStore } from './membership-store.js'
+import { withTimeout } from '../support/timeout.js'
+
+/** A membership read that has not answered in this long counts as failed (the store is known down). */
+export const MEMBERSHIP_READ_TIMEOUT_MS = 2000
+
+/** Membership cannot be read now: the store failed or timed out, and no read has succeeded since. */
+export class MembershipUnavailable extends Error {
+  constructor(readonly channelId: string) {
+    super(`the members of channel ${channelId} cannot be read right now`)
+    this.name = 'MembershipUnavailable'
+  }
+}
 
 /** A channel's members, as a list to fan out over and a set to test the sender against. */
 export interface ChannelMembers {
@@ -14,10 +26,17 @@ interface Entry {
 
 /**
  * Channel membership cached for at most `ttlMs`, with one database read in
- * flight per channel however many typists ask at once.
+ * flight per channel however many typists ask at once. Once a read failed or
+ * timed out, a channel that is not cached is refused at once
+ * (MembershipUnavailable) until a read succeeds again: one read at a time
+ * goes on trying meanwhile, started by the requests that were refused.
  */
 export class MembershipCache {
   readonly #entries = new Map<string, Entry>()
+  /** A read failed or timed out, and none has succeeded since. */
+  #down = false
+  /** Reads in flight (while down, at most one is started). */
+  #reads = 0
 
   constructor(
     private readonly store: MembershipStore,
@@ -32,17 +51,36 @@ export class MembershipCache {
   members(channelId: string, allowStale = false): Promise<ChannelMembers> {
     const entry = this.#entries.get(channelId)
     if (entry?.members && this.now() - entry.fetchedAt < this.ttlMs) return Promise.resolve(entry.members)
-    const fetching = entry?.pending ?? this.#fetch(channelId, entry)
+    if (this.#down) return this.#whileDown(channelId, entry, allowStale)
+    const fetching = withTimeout(entry?.pending ?? this.#fetch(channelId, entry), MEMBERSHIP_READ_TIMEOUT_MS).catch(() => {
+      this.#down = true
+      throw new MembershipUnavailable(channelId)
+    })
     if (!allowStale || !entry?.members) return fetching
     const stale = entry.members
     return fetching.catch(() => stale)
   }
 
+  /** Whether the store is known down (a read failed or timed out, none succeeded since). */
+  get down(): boolean {
+    return this.#down
+  }
+
+  #whileDown(channelId: string, entry: Entry | undefined, allowStale: boolean): Promise<ChannelMembers> {
+    // One read at a time finds out when the store is back.
+    if (this.#reads === 0) this.#fetch(channelId, entry).catch(() => {})
+    if (allowStale && entry?.members) return Promise.resolve(entry.members)
+    return Promise.reject(new MembershipUnavailable(channelId))
+  }
+
   #fetch(channelId: string, previous: Entry | undefined): Promise<ChannelMembers> {
     const entry: Entry = previous ?? { fetchedAt: 0 }
     this.#entries.set(channelId, entry)
+    this.#reads++
     const pending = this.store.channelMembers(channelId).then(
       (list) => {
+        this.#reads--
+        this.#down = false
         const members = { list, set: new Set(list) }
         // A drop() while this read was in flight made it stale: return it, keep nothing.
         if (this.#entries.get(channelId) === entry && entry.pending === pending) {
@@ -53,6 +91,8 @@ export class MembershipCache {
         return members
       },
       (error: unknown) => {
+        this.#reads--
+        this.#down = true
         if (entry.pending === pending) entry.pending = undefined
         throw error
       },

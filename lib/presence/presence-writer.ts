@@ -16,6 +16,8 @@ export class PresenceWriter {
   #retryTimer: NodeJS.Timeout | null = null
   readonly #backoff: Backoff
   #failures = 0
+  /** Told of each write that landed (presence keeps the newest choice beside the store until then). */
+  #landed: (userId: string, record: PresenceRecord) => void = () => {}
 
   constructor(
     private readonly store: PresenceStore,
@@ -31,6 +33,11 @@ export class PresenceWriter {
     const waiting = this.#waiting.get(userId)
     this.#waiting.set(userId, waiting ? { ...waiting, ...record } : record)
     if (!this.#inFlight.has(userId) && this.#retryTimer === null) this.#flushUser(userId)
+  }
+
+  /** Hears each write once it landed. */
+  onLanded(listener: (userId: string, record: PresenceRecord) => void): void {
+    this.#landed = listener
   }
 
   /** What is recorded for the user but has not landed yet, so a read of the store can be corrected. */
@@ -74,6 +81,7 @@ export class PresenceWriter {
         this.#inFlight.delete(userId)
         this.#failures = 0
         this.#backoff.reset()
+        this.#landed(userId, record)
         if (this.#waiting.has(userId) && this.#retryTimer === null) this.#flushUser(userId)
       },
       (error: unknown) => {

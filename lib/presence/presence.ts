@@ -5,6 +5,7 @@ import type { Dispatcher } from '../delivery/dispatcher.js'
 import type { PresenceWriter } from './presence-writer.js'
 import type { PresenceStore } from './presence-store.js'
 import { withTimeout } from '../support/timeout.js'
+import { Backoff } from '../support/retry.js'
 
 interface LocalUser {
   /** Settles once the user's presence is known; every connection of theirs here waits on it. */
@@ -15,8 +16,14 @@ export interface PresenceLog {
   warn(obj: object, msg: string): void
 }
 
-/** A connection waits at most this long for the chosen state before the user comes online. */
-const CHOSEN_READ_TIMEOUT_MS = 2000
+/**
+ * A connection waits at most this long for the chosen state before
+ * `connected` goes out anyway; the user stays `offline` to others until the
+ * state is read.
+ */
+const SETTLE_WAIT_MS = 2000
+/** A read of the chosen state that takes longer is abandoned and tried again (well within CHOICE_KEPT_AFTER_WRITE_MS). */
+const CHOSEN_READ_ATTEMPT_MS = 10_000
 
 function event(userId: string, presence: Presence): PresenceUpdateEvent {
   return { type: 'presence:update', data: { user_id: userId, presence } }
@@ -45,6 +52,10 @@ export class PresenceService {
     private readonly log: PresenceLog,
     private readonly now: () => Date = () => new Date(),
   ) {
+    // Once the store holds a choice, the copy kept beside it may go.
+    writer.onLanded((userId, record) => {
+      if (record.chosenPresence !== undefined) cluster.landed(userId, record.chosenPresence)
+    })
     cluster.onChange(({ departed, rejoined }) => {
       this.#departedElsewhere(departed)
       this.#rejoined(rejoined)
@@ -79,25 +90,67 @@ export class PresenceService {
     if (this.#users.has(userId)) return
     const user: LocalUser = { settled: Promise.resolve() }
     this.#users.set(userId, user)
-    user.settled = this.#enqueue(userId, () => this.#join(userId))
+    user.settled = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, SETTLE_WAIT_MS)
+      const done = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+      void this.#enqueue(userId, async () => {
+        try {
+          const joined = await this.cluster.join(userId)
+          // Connected elsewhere already: that instance settles (or settled) the presence.
+          if (joined.first) this.#readChosen(userId, user, done)
+          else done()
+        } catch (error) {
+          done()
+          throw error
+        }
+      })
+    })
   }
 
-  async #join(userId: string): Promise<void> {
-    const joined = await this.cluster.join(userId)
-    // Connected elsewhere already: the presence is settled, and everyone knows it.
-    if (!joined.first) return
-    let stored: ChosenPresence | undefined
-    try {
-      stored = await withTimeout(this.store.chosenPresence(userId), CHOSEN_READ_TIMEOUT_MS)
-    } catch (error) {
-      this.log.warn({ err: error, userId }, 'could not read the chosen presence; the user comes online')
+  /**
+   * Reads the state the user last chose, outside the user's queue (a slow
+   * database must hold back neither their choices nor their departure), and
+   * retried until it is read or the user has left here. Until then the user
+   * is offline to everyone else and nothing is written for them.
+   */
+  #readChosen(userId: string, user: LocalUser, done: () => void): void {
+    const backoff = new Backoff()
+    let failures = 0
+    const attempt = () => {
+      withTimeout(this.store.chosenPresence(userId), CHOSEN_READ_ATTEMPT_MS).then(
+        (stored) => void this.#enqueue(userId, () => this.#settle(userId, stored)).then(done),
+        (error: unknown) => {
+          if (failures++ === 0) this.log.warn({ err: error, userId }, 'could not read the chosen presence yet; the user is offline to others until it is read')
+          if (this.#users.get(userId) !== user) return done()
+          setTimeout(attempt, backoff.next()).unref()
+        },
+      )
     }
+    attempt()
+  }
+
+  /** The chosen state is read: the newest choice wins, the user's connections hear it, others see the visible one. */
+  async #settle(userId: string, read: ChosenPresence | undefined): Promise<void> {
     // A choice still on its way to the store is newer than what the store holds.
-    const chosen = this.writer.unwritten(userId)?.chosenPresence ?? stored
-    const presence: ChosenPresence = chosen === 'dnd' || chosen === 'invisible' ? chosen : 'online'
-    await this.cluster.setPresence(userId, presence)
-    this.writer.record(userId, { presence, changedAt: this.now() })
+    const stored = this.writer.unwritten(userId)?.chosenPresence ?? read
+    const settled = await this.cluster.settle(userId, stored)
+    // Gone before it settled (nobody saw them), or settled by a choice meanwhile (announced then).
+    if (settled === undefined || settled.before !== undefined) return
+    const { presence, kept } = settled
+    this.writer.record(userId, kept === undefined ? { presence, changedAt: this.now() } : { presence, chosenPresence: kept, changedAt: this.now() })
+    this.dispatcher.sendToUser(userId, event(userId, presence))
     if (presence !== 'invisible') this.dispatcher.toEveryone(event(userId, presence), { exclude: [userId] })
+  }
+
+  /** The user's real presence, for a connection that just got `connected` (undefined: not known yet; it comes once read). */
+  ownPresence(userId: string): Promise<ChosenPresence | undefined> {
+    let own: ChosenPresence | undefined
+    return this.#enqueue(userId, async () => {
+      ;[own] = await this.cluster.presences([userId])
+    }).then(() => own)
   }
 
   /** The last connection here closed: the user leaves the cluster. */
@@ -155,10 +208,12 @@ export class PresenceService {
   /** The user chose a state: their own connections hear it always, others when what they see changes. */
   choose(userId: string, presence: ChosenPresence): Promise<void> {
     if (!this.#users.has(userId)) return Promise.resolve()
+    const at = this.now()
     return this.#enqueue(userId, async () => {
-      const before = await this.cluster.setPresence(userId, presence)
-      this.writer.record(userId, { presence, chosenPresence: presence, changedAt: this.now() })
+      const before = await this.cluster.choose(userId, presence, at.getTime())
+      this.writer.record(userId, { presence, chosenPresence: presence, changedAt: at })
       this.dispatcher.sendToUser(userId, event(userId, presence))
+      // Before the chosen state was read, others saw the user offline.
       const after = visiblePresence(presence)
       if (after !== visiblePresence(before ?? 'offline')) {
         this.dispatcher.toEveryone(event(userId, after), { exclude: [userId] })

@@ -7,10 +7,15 @@ import { parseFrame } from './frame.js'
 import type { PresenceService } from '../presence/presence.js'
 import { TokenRejected, type VerifyAccessToken } from '../support/tokens.js'
 import { NotAMemberError, type TypingService } from '../typing/typing.js'
+import type { TypingRate } from '../typing/typing-rate.js'
+import { MembershipUnavailable } from '../membership/membership-cache.js'
+import { FrameLanes, MAX_UNHANDLED_FRAMES, type Lane, type LaneItem } from './lanes.js'
 
 export interface ProtocolContext {
   presence: PresenceService
   typing: TypingService
+  /** TYPING_RATE_PER_SEC, per user. */
+  typingRate: TypingRate
   verifyToken: VerifyAccessToken
   metrics: Metrics
   log: FastifyBaseLogger
@@ -59,6 +64,10 @@ function toProtocolError(ctx: ProtocolContext, error: unknown, requestType: stri
   if (error instanceof NotAMemberError) {
     return new ProtocolError('forbidden', `you are not a member of channel ${error.channelId}`, requestType)
   }
+  // Known down: answered at once, and not logged per frame.
+  if (error instanceof MembershipUnavailable) {
+    return new ProtocolError('unavailable', 'channel membership cannot be read right now; try again', requestType)
+  }
   ctx.log.warn({ err: error, requestType }, 'a dependency failed while handling a message')
   return new ProtocolError('unavailable', 'the service could not complete this request; try again', requestType)
 }
@@ -68,26 +77,38 @@ function reply(ctx: ProtocolContext, connection: Connection, error: ProtocolErro
   if (connection.send(error.toMessage())) ctx.metrics.messagesOut.add('error')
 }
 
-function handle(ctx: ProtocolContext, connection: Connection, data: Buffer, isBinary: boolean): Promise<void> | undefined {
-  let message: ClientMessage
+/** The frame as a valid message, or the refusal it gets (counted either way). */
+function parse(ctx: ProtocolContext, data: Buffer, isBinary: boolean): LaneItem {
   try {
-    message = parseFrame(data, isBinary)
+    const message = parseFrame(data, isBinary)
+    ctx.metrics.messagesIn.add(message.type)
+    return message
   } catch (error) {
     ctx.metrics.messagesIn.add('invalid')
-    reply(ctx, connection, toProtocolError(ctx, error, ''))
+    return toProtocolError(ctx, error, '')
+  }
+}
+
+function handle(ctx: ProtocolContext, connection: Connection, item: LaneItem): Promise<void> | undefined {
+  if (item instanceof ProtocolError) {
+    reply(ctx, connection, item)
     return undefined
   }
-  ctx.metrics.messagesIn.add(message.type)
   try {
-    const result = (handlers[message.type] as Handler<ClientMessageType>)(ctx, connection, message)
-    if (result) return result.catch((error: unknown) => reply(ctx, connection, toProtocolError(ctx, error, message.type)))
+    const result = (handlers[item.type] as Handler<ClientMessageType>)(ctx, connection, item)
+    if (result) return result.catch((error: unknown) => reply(ctx, connection, toProtocolError(ctx, error, item.type)))
   } catch (error) {
-    reply(ctx, connection, toProtocolError(ctx, error, message.type))
+    reply(ctx, connection, toProtocolError(ctx, error, item.type))
   }
   return undefined
 }
 
 const RATE_LIMITED = new ProtocolError('rate_limited', 'too many messages; this one was dropped')
+const TOO_MANY_WAITING = new ProtocolError('rate_limited', 'too many messages waiting to be handled; this one was dropped')
+const TYPING_RATE_LIMITED = {
+  'typing:start': new ProtocolError('rate_limited', 'too much typing from this user; this one was dropped', 'typing:start'),
+  'typing:stop': new ProtocolError('rate_limited', 'too much typing from this user; this one was dropped', 'typing:stop'),
+}
 
 /** Over the rate: the message is dropped with `rate_limited`; a long run of drops closes the connection. */
 function admitByRate(ctx: ProtocolContext, connection: Connection): boolean {
@@ -99,31 +120,74 @@ function admitByRate(ctx: ProtocolContext, connection: Connection): boolean {
   return false
 }
 
+function isTyping(item: LaneItem): item is ClientMessageOf<'typing:start' | 'typing:stop'> {
+  return !(item instanceof ProtocolError) && (item.type === 'typing:start' || item.type === 'typing:stop')
+}
+
 /**
- * Takes every frame of a connection, in order: a frame that arrives while an
- * earlier one still waits on the database waits behind it, so answers keep
- * the order of the questions.
+ * Takes every frame of a connection. Until `connected` has gone out frames
+ * are held; then each goes to its lane: typing frames in their order,
+ * everything else in its own, so that a ping or an auth:refresh never waits
+ * behind typing that waits on the database. A frame that has to wait joins
+ * its lane's queue, bounded by MAX_UNHANDLED_FRAMES.
  */
 export function receive(ctx: ProtocolContext, connection: Connection, data: Buffer, isBinary: boolean): void {
   if (connection.closed || !admitByRate(ctx, connection)) return
   if (connection.holding) {
-    connection.hold({ data, isBinary })
+    // Nothing can be sent before `connected`: past the bound the frame is dropped.
+    if (connection.heldCount < MAX_UNHANDLED_FRAMES) connection.hold({ data, isBinary })
+    else ctx.metrics.messagesIn.add('rate_limited')
     return
   }
-  const pending = handle(ctx, connection, data, isBinary)
-  if (pending) {
-    connection.startHolding()
-    void pending.then(() => drain(ctx, connection))
-  }
+  route(ctx, connection, parse(ctx, data, isBinary))
 }
 
-/** Handles held frames until one has to wait again, or none is left. */
-export function drain(ctx: ProtocolContext, connection: Connection): void {
-  for (let frame = connection.nextHeld(); frame !== undefined; frame = connection.nextHeld()) {
-    const pending = handle(ctx, connection, frame.data, frame.isBinary)
-    if (pending) {
-      void pending.then(() => drain(ctx, connection))
+function route(ctx: ProtocolContext, connection: Connection, item: LaneItem): void {
+  const typing = isTyping(item)
+  if (typing && !ctx.typingRate.admit(connection.userId)) {
+    ctx.metrics.messagesIn.add('rate_limited')
+    reply(ctx, connection, TYPING_RATE_LIMITED[item.type])
+    return
+  }
+  const lanes = connection.lanes
+  if (lanes !== null) {
+    const lane = typing ? lanes.typing : lanes.control
+    if (lane.busy) {
+      if (lanes.waiting >= MAX_UNHANDLED_FRAMES) {
+        ctx.metrics.messagesIn.add('rate_limited')
+        reply(ctx, connection, TOO_MANY_WAITING)
+      } else {
+        lane.queue.push(item)
+      }
       return
     }
+  }
+  const pending = handle(ctx, connection, item)
+  if (pending === undefined) return
+  connection.lanes ??= new FrameLanes()
+  wait(ctx, connection, typing ? connection.lanes.typing : connection.lanes.control, pending)
+}
+
+/** The lane waits for `pending`, then handles its queue until one waits again, or none is left. */
+function wait(ctx: ProtocolContext, connection: Connection, lane: Lane, pending: Promise<void>): void {
+  lane.busy = true
+  void pending.then(() => {
+    lane.busy = false
+    for (let item = lane.queue.shift(); item !== undefined; item = lane.queue.shift()) {
+      if (connection.closed) {
+        lane.queue.length = 0
+        return
+      }
+      const next = handle(ctx, connection, item)
+      if (next !== undefined) return wait(ctx, connection, lane, next)
+    }
+  })
+}
+
+/** `connected` went out: the frames held until then are handled, each in its lane. */
+export function drain(ctx: ProtocolContext, connection: Connection): void {
+  for (let frame = connection.nextHeld(); frame !== undefined; frame = connection.nextHeld()) {
+    if (connection.closed) continue
+    route(ctx, connection, parse(ctx, frame.data, frame.isBinary))
   }
 }

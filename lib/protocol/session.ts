@@ -1,5 +1,6 @@
 import type { WebSocket } from 'ws'
-import type { ConnectedMessage } from '../../schemas/server-messages.js'
+import type { ConnectedMessage, PresenceUpdateEvent } from '../../schemas/server-messages.js'
+import type { ChosenPresence } from '../../schemas/common.js'
 import { Connection, type ConnectionLimits } from '../connections/connection.js'
 import type { ConnectionRegistry } from '../connections/registry.js'
 import type { AccessClaims } from '../support/tokens.js'
@@ -12,7 +13,6 @@ type Socket = WebSocket & { [CONNECTION]?: Connection }
 
 /** How long shutdown waits for every user's presence to be settled across instances. */
 const SHUTDOWN_PRESENCE_MS = 3000
-
 
 /**
  * The life of an admitted WebSocket: opened (registered, listened to),
@@ -71,13 +71,22 @@ export class Sessions {
     void this.#protocol.presence.settled(connection.userId).then(() => this.#settled(connection))
   }
 
-  /** The presence is known: `connected` goes out first, then the frames that waited. */
+  /**
+   * The presence is settled (or the wait for it is over): `connected` goes
+   * out first, then the user's own real presence (contract section 2; when it
+   * is not read yet, it comes once it is), then the frames that waited.
+   */
   #settled(connection: Connection): void {
     if (connection.closed) return
     const connected: ConnectedMessage = { type: 'connected', data: { user_id: connection.userId } }
     connection.markOpen(JSON.stringify(connected))
     this.#protocol.metrics.messagesOut.add('connected')
-    drain(this.#protocol, connection)
+    void this.#protocol.presence.ownPresence(connection.userId).then((own) => {
+      if (own !== undefined && connection.send(ownPresenceEvent(connection.userId, own))) {
+        this.#protocol.metrics.messagesOut.add('presence:update')
+      }
+      drain(this.#protocol, connection)
+    })
   }
 
   /** A connection is gone: out of the registry (and so of presence), its typing ended. */
@@ -103,6 +112,10 @@ export class Sessions {
       this.#protocol.log.warn('not every user could be recorded offline before shutdown')
     })
   }
+}
+
+function ownPresenceEvent(userId: string, presence: ChosenPresence): PresenceUpdateEvent {
+  return { type: 'presence:update', data: { user_id: userId, presence } }
 }
 
 function onPong(this: Socket): void {

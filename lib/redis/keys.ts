@@ -12,6 +12,10 @@ export class RedisKeys {
   get presence() {
     return `${this.prefix}p`
   }
+  /** String `<presence> <chosen at ms>`: the user's newest choice, kept beside the database (see ClusterPresence). */
+  choice(userId: string) {
+    return `${this.prefix}c:${userId}`
+  }
   /** Set: the users present on an instance. */
   usersOf(instanceId: string) {
     return `${this.prefix}i:${instanceId}`

@@ -1,8 +1,15 @@
 import type { Redis } from 'ioredis'
 import { isChosenPresence, type ChosenPresence } from '../../schemas/common.js'
-import type { ClusterPresence, Departed } from '../presence/cluster-presence.js'
+import {
+  CHOICE_KEPT_AFTER_WRITE_MS,
+  CHOICE_KEPT_UNWRITTEN_MS,
+  restored,
+  type ClusterPresence,
+  type Departed,
+  type Settled,
+} from '../presence/cluster-presence.js'
 import type { RedisKeys } from './keys.js'
-import { JOIN, LEAVE, REAP, RESYNC, SET_PRESENCE } from './scripts.js'
+import { CHOICE_LANDED, CHOOSE, JOIN, LEAVE, REAP, RESYNC, SETTLE } from './scripts.js'
 
 type Listener = (change: { departed: Departed[]; rejoined: string[] }) => void
 
@@ -50,15 +57,43 @@ export class RedisClusterPresence implements ClusterPresence {
     }
   }
 
-  async setPresence(userId: string, presence: ChosenPresence) {
-    const before = this.#local.get(userId)
-    this.#local.set(userId, presence)
+  async settle(userId: string, stored: ChosenPresence | undefined): Promise<Settled | undefined> {
     try {
-      return asPresence(await this.redis.eval(SET_PRESENCE, 1, this.keys.presence, userId, presence))
+      const keys = [this.keys.instancesOf(userId), this.keys.presence, this.keys.choice(userId)]
+      const result = (await this.redis.eval(SETTLE, keys.length, ...keys, userId, stored ?? '')) as [string, string, string?] | null
+      if (!result) return undefined
+      const presence = asPresence(result[0]) ?? 'online'
+      if (this.#local.has(userId)) this.#local.set(userId, presence)
+      return { presence, before: asPresence(result[1]), kept: asPresence(result[2]) }
+    } catch {
+      // Redis is away: this instance settles its own user; the resync tells the others.
+      if (!this.#local.has(userId)) return undefined
+      this.outOfStep = true
+      const before = this.#local.get(userId)
+      if (before !== undefined) return { presence: before, before }
+      const presence = restored(stored)
+      this.#local.set(userId, presence)
+      return { presence, before }
+    }
+  }
+
+  async choose(userId: string, presence: ChosenPresence, at: number) {
+    const before = this.#local.get(userId)
+    if (this.#local.has(userId)) this.#local.set(userId, presence)
+    try {
+      const keys = [this.keys.instancesOf(userId), this.keys.presence, this.keys.choice(userId)]
+      const args = [userId, presence, String(at), String(CHOICE_KEPT_UNWRITTEN_MS)]
+      return asPresence(await this.redis.eval(CHOOSE, keys.length, ...keys, ...args))
     } catch {
       this.outOfStep = true
       return before
     }
+  }
+
+  landed(userId: string, chosen: ChosenPresence): void {
+    this.redis.eval(CHOICE_LANDED, 1, this.keys.choice(userId), chosen, String(CHOICE_KEPT_AFTER_WRITE_MS)).catch(() => {
+      // Kept the longer time then: harmless, it is still the newest choice.
+    })
   }
 
   async leave(userId: string) {

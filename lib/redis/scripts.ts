@@ -27,11 +27,53 @@ end
 return {0, presence}
 `
 
-/** KEYS: presence. ARGV: user, presence. → the presence before */
-export const SET_PRESENCE = `
-local before = redis.call('HGET', KEYS[1], ARGV[1])
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+/**
+ * A choice: the user's presence (if anyone holds them) and their newest
+ * choice, kept with its time for whichever instance joins them first next.
+ * KEYS: instancesOf(user), presence, choice(user). ARGV: user, presence, at ms, keep ms.
+ * → the presence before
+ */
+export const CHOOSE = `
+local kept = redis.call('GET', KEYS[3])
+local kept_at = kept and tonumber(string.match(kept, ' (%d+)$')) or -1
+if kept_at <= tonumber(ARGV[3]) then
+  redis.call('SET', KEYS[3], ARGV[2] .. ' ' .. ARGV[3], 'PX', ARGV[4])
+end
+local before = redis.call('HGET', KEYS[2], ARGV[1])
+if redis.call('SCARD', KEYS[1]) > 0 then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
 return before
+`
+
+/**
+ * The first joiner's read of the stored choice returned. Nobody holds the
+ * user any more: nothing (false). Settled meanwhile by a choice: {it, it}.
+ * Else the newest kept choice wins over the read; dnd and invisible survive,
+ * anything else is online: {presence, '', the kept choice or ''}.
+ * KEYS: instancesOf(user), presence, choice(user). ARGV: user, stored ('' none).
+ */
+export const SETTLE = `
+if redis.call('SCARD', KEYS[1]) == 0 then return false end
+local before = redis.call('HGET', KEYS[2], ARGV[1])
+if before then return {before, before} end
+local chosen, kept_choice = ARGV[2], ''
+local kept = redis.call('GET', KEYS[3])
+if kept then
+  chosen = string.match(kept, '^(%S+)')
+  kept_choice = chosen
+end
+local presence = 'online'
+if chosen == 'dnd' or chosen == 'invisible' then presence = chosen end
+redis.call('HSET', KEYS[2], ARGV[1], presence)
+return {presence, '', kept_choice}
+`
+
+/** The store holds this choice now: keep it only a while longer. KEYS: choice(user). ARGV: presence, keep ms. */
+export const CHOICE_LANDED = `
+local kept = redis.call('GET', KEYS[1])
+if kept and string.match(kept, '^(%S+)') == ARGV[1] and redis.call('PTTL', KEYS[1]) > tonumber(ARGV[2]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
 `
 
 /** KEYS: instances, presence. ARGV: dead instance, key prefix. → {user, presence, …} now offline */

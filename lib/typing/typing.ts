@@ -57,6 +57,8 @@ export class TypingService {
     const expiresAt = this.now() + this.timeoutMs
     const owner = `${this.instanceId}:${connection.id}`
     const outcome = await this.state.start(channelId, userId, owner, expiresAt)
+    // Closed while the shared state was being set (its close found nothing to stop yet).
+    if (connection.closed) return this.#closedWhileStarting(channelId, userId, owner, outcome)
     const owned = this.#owned.get(key)
     if (outcome === 'renewed') {
       if (owned) owned.expiresAt = expiresAt
@@ -77,6 +79,15 @@ export class TypingService {
     const wasTyping = stopped ?? this.#owned.has(key)
     this.#disown(key)
     if (wasTyping) this.#announceStop(channelId, userId, members.list)
+  }
+
+  /**
+   * A start whose connection closed while it was being handled: ended at once
+   * rather than at the timeout. Nobody was told of it, so nothing is announced;
+   * a renewal belongs to whoever started the typing.
+   */
+  #closedWhileStarting(channelId: string, userId: string, owner: string, outcome: 'started' | 'renewed'): void {
+    if (outcome === 'started') void this.state.endOwned(channelId, userId, owner)
   }
 
   /** Ends every typing the closing connection started (and still owns). */

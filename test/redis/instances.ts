@@ -50,6 +50,8 @@ export async function cluster(t: Test, size: number, realtime: BuildOptions['rea
           instanceTtlMs: INSTANCE_TTL_MS,
           typingTimeoutMs: 30_000,
           membershipCacheMs: MEMBERSHIP_CACHE_MS,
+          // The latency measurement types faster than one user may (TYPING_RATE_PER_SEC).
+          typingRatePerSec: 1000,
           ...realtime,
         },
       }),
