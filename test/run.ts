@@ -21,6 +21,8 @@ const HEAVY = [
   'test/reliability/slow-consumer.test.ts',
   'test/reliability/faults.test.ts',
   'test/cluster-faults.test.ts',
+  'test/faults/redis-blips.test.ts',
+  'test/faults/instance-loss.test.ts',
   'test/e2e-browser.test.ts',
   'test/package.test.ts',
   'test/deploy.test.ts',
