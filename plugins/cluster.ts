@@ -15,6 +15,12 @@ export interface RealtimeCluster {
   broker: Broker
   presence: ClusterPresence
   typing: TypingState
+  /**
+   * No other instance was alive when this one started (always, on a single
+   * instance): whoever the database shows present had their connections die
+   * with the previous processes, and this instance records them offline.
+   */
+  startedAlone: boolean
   /** `none` on a single instance; else whether Redis answers. */
   redisState(): 'none' | 'ok' | 'down'
 }
@@ -39,6 +45,7 @@ const clusterPlugin: FastifyPluginAsync = async (fastify) => {
       broker: new LocalBroker(),
       presence: new MemoryClusterPresence(),
       typing: new MemoryTypingState(),
+      startedAlone: true,
       redisState: () => 'none' as const,
     })
     return

@@ -30,9 +30,9 @@ const presencePlugin: FastifyPluginAsync = async (fastify) => {
   // Connections are counted in one place, the registry; presence hears of a user's first and last one here.
   fastify.wsRegistry.watch((userId, here) => presence.userHere(userId, here))
 
-  // Many instances share presence through Redis; alone, this instance owns it.
+  // Alone (a single instance, or the first of a cluster that went down whole), this instance owns presence.
   let orphans: ReturnType<typeof recoverOrphans> | undefined
-  if (!fastify.realtimeConfig.redis.url) {
+  if (fastify.realtimeCluster.startedAlone) {
     fastify.addHook('onReady', async () => {
       orphans = recoverOrphans(store, presence, log)
       await withTimeout(orphans.done, ORPHAN_WAIT_ON_START_MS).catch(() => {})
@@ -51,5 +51,5 @@ const presencePlugin: FastifyPluginAsync = async (fastify) => {
 export default fp(presencePlugin, {
   name: 'realtime-presence',
   fastify: '5.x',
-  dependencies: ['realtime-config', 'realtime-stores', 'realtime-registry', 'realtime-dispatcher', 'realtime-metrics'],
+  dependencies: ['realtime-config', 'realtime-stores', 'realtime-registry', 'realtime-dispatcher', 'realtime-metrics', 'realtime-cluster'],
 })

@@ -25,6 +25,11 @@ const sections: Array<[string, string, string]> = [
   ['cluster-instance-death', 'Many instances: SIGKILL of one', 'test/redis/instance-death.test.ts'],
   ['cluster-redis-outage', 'Many instances: Redis stopped and restarted', 'test/redis/redis-outage.test.ts'],
   ['cluster-latency', 'Many instances: cross-instance latency', 'test/redis/delivery-across-instances.test.ts'],
+  ['redis-subscriber-blip', 'Many instances: a subscriber connection killed', 'test/faults/redis-blips.test.ts'],
+  ['instance-sigterm-typing', 'Many instances: SIGTERM mid-typing', 'test/faults/instance-loss.test.ts'],
+  ['instance-sigkill-typing', 'Many instances: SIGKILL mid-typing', 'test/faults/instance-loss.test.ts'],
+  ['cluster-crash-redis-kept', 'Many instances: the whole cluster SIGKILLed (Redis kept its state)', 'test/faults/instance-loss.test.ts'],
+  ['cluster-crash-redis-lost', 'Many instances: the whole cluster SIGKILLed (Redis restarted empty)', 'test/faults/instance-loss.test.ts'],
 ]
 
 const available = new Set(readdirSync(figuresDir).map((name) => name.replace(/\.json$/, '')))

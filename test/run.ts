@@ -26,6 +26,8 @@ const HEAVY = [
   'test/faults/slow-database.test.ts',
   'test/faults/control-frames.test.ts',
   'test/faults/typing-races.test.ts',
+  'test/faults/redis-blips.test.ts',
+  'test/faults/instance-loss.test.ts',
   'test/e2e-browser.test.ts',
   'test/package.test.ts',
   'test/deploy.test.ts',

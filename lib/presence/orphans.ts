@@ -8,9 +8,10 @@ export interface OrphanLog {
 }
 
 /**
- * A single instance (no Redis) that starts finds no connection of any user,
- * so users the database still shows present had their connections die with
- * the previous process (SIGKILL, a crash): they are recorded offline. Retried
+ * An instance that starts alone (no Redis, or no other live instance sharing
+ * it) finds no connection of any user, so users the database still shows
+ * present had their connections die with the previous processes (SIGKILL, a
+ * crash of the whole cluster): they are recorded offline. Retried
  * until the database answers; users connected by then are left alone.
  */
 export function recoverOrphans(store: PresenceStore, presence: PresenceService, log: OrphanLog): Retrying {

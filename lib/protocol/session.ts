@@ -13,6 +13,8 @@ type Socket = WebSocket & { [CONNECTION]?: Connection }
 
 /** How long shutdown waits for every user's presence to be settled across instances. */
 const SHUTDOWN_PRESENCE_MS = 3000
+/** How long shutdown waits for the stops of its typists to be published. */
+const SHUTDOWN_TYPING_MS = 2000
 
 /**
  * The life of an admitted WebSocket: opened (registered, listened to),
@@ -103,6 +105,10 @@ export class Sessions {
    */
   async shutdown(): Promise<void> {
     this.#shuttingDown = true
+    // The other members (on other instances too) hear the stops before the connections go.
+    await withTimeout(this.#protocol.typing.endAllOwned(), SHUTDOWN_TYPING_MS).catch(() => {
+      this.#protocol.log.warn('not every typing:stop could be announced before shutdown')
+    })
     const offline = this.#protocol.presence.allOffline()
     for (const connection of [...this.#registry.connections()]) {
       connection.close('GOING_AWAY')

@@ -25,6 +25,8 @@ export class RedisBroker implements Broker {
   /** What this instance's connections were last told of each user's visible presence (absent: offline). */
   readonly #told = new Map<string, string>()
   #failures = 0
+  #started = false
+  #hearing = false
 
   constructor(
     private readonly pub: Redis,
@@ -38,8 +40,31 @@ export class RedisBroker implements Broker {
 
   async start(handlers: BrokerHandlers): Promise<void> {
     this.#handlers = handlers
+    this.#started = true
     this.sub.on('message', (channel: string, message: string) => this.#receive(message))
+    // Redis away at start: the cluster subscribes once it answers.
+    await this.resubscribe().catch(() => {})
+  }
+
+  /** Delivering to this instance's connections (start was called). */
+  get started(): boolean {
+    return this.#started
+  }
+
+  /** Subscribed: this instance hears what the others publish. */
+  get hearing(): boolean {
+    return this.#hearing
+  }
+
+  /** Subscribes (again: idempotent); this instance hears the others once it resolves. */
+  async resubscribe(): Promise<void> {
     await this.sub.subscribe(this.keys.everyone, this.keys.inbox(this.instanceId))
+    this.#hearing = true
+  }
+
+  /** The subscription dropped: whatever is published until it is back is missed here. */
+  notHearing(): void {
+    this.#hearing = false
   }
 
   publish(audience: Audience, event: Outbound): void {
@@ -87,6 +112,11 @@ export class RedisBroker implements Broker {
   /** Adds to the directory what Redis holds (at start, and after Redis came back). */
   rebuildDirectory(): Promise<void> {
     return this.#directory.rebuild()
+  }
+
+  /** Makes the directory agree with Redis, stale entries included (periodically). */
+  reconcileDirectory(): Promise<void> {
+    return this.#directory.reconcile()
   }
 
   /**

@@ -24,6 +24,8 @@ export interface RedisClusterOptions {
 const COMMAND_TIMEOUT_MS = 1000
 /** How many heartbeats after a resync re-check what other instances announced. */
 const SETTLE_ROUNDS = 3
+/** Every this many heartbeats the directory is reconciled with Redis, for announcements lost without a visible outage. */
+const RECONCILE_EVERY = 3
 /** Reconnect attempts back off up to this. */
 const MAX_RECONNECT_DELAY_MS = 2000
 
@@ -43,7 +45,10 @@ function connection(url: string, name: string): Redis {
  * This instance as one of many sharing a Redis: the broker, the cluster
  * presence and the typing state on two connections (commands, and the
  * subscription), a heartbeat that keeps this instance counted in, a reaper
- * that counts dead ones out, and a resync whenever Redis comes back.
+ * that counts dead ones out (their users and their typists), and a resync
+ * whenever Redis comes back. The subscription dropping alone is an outage
+ * too: whatever was announced meanwhile is lost, so the instance reports
+ * Redis down until it is subscribed again, then catches up.
  */
 export async function startRedisCluster(options: RedisClusterOptions) {
   const { instanceId, instanceTtlMs, log } = options
@@ -55,6 +60,7 @@ export async function startRedisCluster(options: RedisClusterOptions) {
   const typing = new RedisTypingState(redis, keys, options.typingTimeoutMs)
   let up = false
   let closing = false
+  let heartbeats = 0
   /** Heartbeats after a resync that re-check the directory and presence, for announcements lost meanwhile. */
   let settleRounds = 0
 
@@ -77,7 +83,22 @@ export async function startRedisCluster(options: RedisClusterOptions) {
     }
   }
 
-  async function heartbeat() {
+  /** The subscription came back: what the others announced meanwhile was lost. */
+  async function heardAgain() {
+    try {
+      // Subscribed (again) before anything is read, so nothing announced from now on is missed.
+      await broker.resubscribe()
+      await broker.rebuildDirectory()
+      await broker.catchUpPresence()
+      settleRounds = SETTLE_ROUNDS
+      log.info({}, 'subscribed to the other instances again')
+    } catch (error) {
+      log.warn({ err: error }, 'could not catch up after the subscription came back yet')
+    }
+  }
+
+  /** `reap`: count dead instances out; not in the first heartbeat, before anyone listens to what they leave behind. */
+  async function heartbeat(reap = true) {
     try {
       const now = Date.now()
       // 1: this instance was not in the set, so others counted it out: tell them it is back.
@@ -88,10 +109,15 @@ export async function startRedisCluster(options: RedisClusterOptions) {
         settleRounds--
         await broker.rebuildDirectory()
         await broker.catchUpPresence()
+      } else if (++heartbeats % RECONCILE_EVERY === 0) {
+        await broker.reconcileDirectory()
       }
+      if (!broker.hearing && broker.started && sub.status === 'ready') await heardAgain()
+      if (!reap) return
       for (const dead of await redis.zrangebyscore(keys.instances, '-inf', now - instanceTtlMs)) {
         if (dead === instanceId) continue
         await presence.reap(dead)
+        await typing.reap(dead)
         broker.announceGone(dead)
         log.info({ instance: dead }, 'counted out an instance that stopped answering')
       }
@@ -106,8 +132,18 @@ export async function startRedisCluster(options: RedisClusterOptions) {
   redis.on('close', () => {
     up = false
   })
+  sub.on('close', () => {
+    if (broker.hearing && !closing) log.warn({}, 'the subscription to the other instances dropped; catching up when it returns')
+    broker.notHearing()
+  })
+  sub.on('ready', () => {
+    if (!closing && broker.started) void heardAgain()
+  })
 
-  await heartbeat()
+  await heartbeat(false)
+  // Whether another instance is alive: if none is, this one starts the cluster afresh (orphans offline).
+  const others = await redis.zrangebyscore(keys.instances, Date.now() - instanceTtlMs, '+inf').catch(() => null)
+  const startedAlone = others !== null && others.every((id) => id === instanceId)
   const period = Math.max(50, Math.floor(instanceTtlMs / 3))
   const timer = setInterval(() => void heartbeat(), period)
   timer.unref()
@@ -120,14 +156,16 @@ export async function startRedisCluster(options: RedisClusterOptions) {
     broker,
     presence,
     typing,
-    redisState: () => (up ? ('ok' as const) : ('down' as const)),
+    startedAlone,
+    /** Down while commands fail or while the subscription is not live (this instance would miss events). */
+    redisState: () => (up && (broker.hearing || !broker.started) ? ('ok' as const) : ('down' as const)),
     async close() {
       closing = true
       clearInterval(timer)
       await broker.close()
       // Leaving the set tells the others at once that this instance is gone (its users left already).
       await redis.zrem(keys.instances, instanceId).catch(() => {})
-      await redis.del(keys.usersOf(instanceId)).catch(() => {})
+      await redis.del(keys.usersOf(instanceId), keys.typistsOf(instanceId)).catch(() => {})
       redis.disconnect()
       sub.disconnect()
     },

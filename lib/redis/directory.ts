@@ -4,12 +4,14 @@ import type { RedisKeys } from './keys.js'
 /**
  * Which other instance holds which user, so that an event for named users is
  * published only to the instances that hold them. Kept from the instances'
- * announcements, and rebuilt from what Redis holds (each instance's set of
- * users) at start and after an outage.
+ * announcements, rebuilt from what Redis holds (each instance's set of
+ * users) at start and after an outage, and reconciled with it periodically.
  */
 export class Directory {
   /** Remote users → the instances holding them. */
   readonly #where = new Map<string, Set<string>>()
+  /** `instance user` entries Redis did not hold at the last reconcile. */
+  #missing = new Set<string>()
 
   constructor(
     private readonly redis: Redis,
@@ -48,14 +50,54 @@ export class Directory {
    * and a stale entry only costs a publish the other instance ignores.
    */
   async rebuild(): Promise<void> {
-    const instances = await this.redis.zrange(this.keys.instances, '0', '-1')
-    const live = new Set(instances)
-    for (const instanceId of instances) {
-      if (instanceId === this.instanceId) continue
-      for (const userId of await this.redis.smembers(this.keys.usersOf(instanceId))) this.arrived(userId, instanceId)
-    }
+    const held = await this.#read()
+    this.#add(held)
+    this.#forgetGone(held)
+  }
+
+  /**
+   * Agrees with Redis, for announcements lost without any visible outage:
+   * adds what Redis holds, and drops an entry Redis has not held at two
+   * reconciles in a row (one miss may be an arrival not yet written).
+   */
+  async reconcile(): Promise<void> {
+    const held = await this.#read()
+    this.#add(held)
+    this.#forgetGone(held)
+    const missing = new Set<string>()
     for (const [userId, holders] of this.#where) {
-      for (const instanceId of holders) if (!live.has(instanceId)) holders.delete(instanceId)
+      for (const instanceId of holders) {
+        if (held.get(instanceId)?.has(userId)) continue
+        const entry = `${instanceId} ${userId}`
+        if (this.#missing.has(entry)) holders.delete(instanceId)
+        else missing.add(entry)
+      }
+      if (holders.size === 0) this.#where.delete(userId)
+    }
+    this.#missing = missing
+  }
+
+  /** What Redis holds: each live other instance → its users. */
+  async #read(): Promise<Map<string, Set<string>>> {
+    const instances = (await this.redis.zrange(this.keys.instances, '0', '-1')).filter((id) => id !== this.instanceId)
+    const held = new Map<string, Set<string>>()
+    if (instances.length === 0) return held
+    const answers = await this.redis.pipeline(instances.map((id) => ['smembers', this.keys.usersOf(id)])).exec()
+    instances.forEach((instanceId, i) => {
+      const [error, users] = answers?.[i] ?? [new Error('no answer'), null]
+      if (error) throw error
+      held.set(instanceId, new Set(users as string[]))
+    })
+    return held
+  }
+
+  #add(held: Map<string, Set<string>>): void {
+    for (const [instanceId, users] of held) for (const userId of users) this.arrived(userId, instanceId)
+  }
+
+  #forgetGone(held: Map<string, Set<string>>): void {
+    for (const [userId, holders] of this.#where) {
+      for (const instanceId of holders) if (!held.has(instanceId)) holders.delete(instanceId)
       if (holders.size === 0) this.#where.delete(userId)
     }
   }

@@ -28,6 +28,10 @@ export class RedisKeys {
   typing(channelId: string, userId: string) {
     return `${this.prefix}t:${channelId}:${userId}`
   }
+  /** Set of `channel:user`: the typists an instance owns, so that its death or shutdown ends them. */
+  typistsOf(instanceId: string) {
+    return `${this.prefix}ti:${instanceId}`
+  }
   /** Channel every instance hears. */
   get everyone() {
     return `${this.prefix}all`

@@ -1,5 +1,6 @@
 /**
- * The Lua scripts that keep presence and typing consistent across instances:
+ * The Lua scripts that keep presence consistent across instances (typing's
+ * are in typing-scripts.ts):
  * each is one atomic step, so two instances never both see a "first" or a
  * "last", and a dead instance is reaped once.
  */
@@ -130,31 +131,4 @@ for user, presence in pairs(current) do
 end
 redis.call('ZADD', KEYS[1], ARGV[3], instance)
 return {departed, rejoined}
-`
-
-/** KEYS: typing(channel, user). ARGV: owner, expires at, safety ttl ms. → 1 started, 0 renewed */
-export const TYPING_START = `
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('HSET', KEYS[1], 'e', ARGV[2])
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-  return 0
-end
-redis.call('HSET', KEYS[1], 'o', ARGV[1], 'e', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1
-`
-
-/** KEYS: typing(channel, user). ARGV: owner, now. → -2 gone, -1 ended, else the new expiry */
-export const TYPING_EXPIRE = `
-if redis.call('HGET', KEYS[1], 'o') ~= ARGV[1] then return -2 end
-local expires = tonumber(redis.call('HGET', KEYS[1], 'e'))
-if expires > tonumber(ARGV[2]) then return expires end
-redis.call('DEL', KEYS[1])
-return -1
-`
-
-/** KEYS: typing(channel, user). ARGV: owner. → 1 ended */
-export const TYPING_END_OWNED = `
-if redis.call('HGET', KEYS[1], 'o') ~= ARGV[1] then return 0 end
-return redis.call('DEL', KEYS[1])
 `

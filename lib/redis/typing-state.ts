@@ -1,17 +1,20 @@
 import type { Redis } from 'ioredis'
 import type { RedisKeys } from './keys.js'
-import { TYPING_END_OWNED, TYPING_EXPIRE, TYPING_START } from './scripts.js'
-import type { ExpiryCheck, TypingState } from '../typing/typing-state.js'
+import { TYPING_END_OWNED, TYPING_EXPIRE, TYPING_REAP, TYPING_START, TYPING_STOP } from './typing-scripts.js'
+import type { ExpiryCheck, Typist, TypingState } from '../typing/typing-state.js'
 import { MemoryTypingState } from '../typing/typing-state-memory.js'
 
 /**
  * Typing shared through Redis, so a user's typing in a channel is one state
  * whichever instance their connections are on. Each key also expires by
  * itself (a few timeouts later) in case its owner dies. While Redis is
- * unreachable, typing goes on in this instance's memory.
+ * unreachable, typing goes on in this instance's memory. Each instance's
+ * typists are also listed under it, so that when it is counted out the
+ * survivor that reaps it ends them and announces the stops.
  */
 export class RedisTypingState implements TypingState {
   readonly #fallback = new MemoryTypingState()
+  readonly #orphanListeners: Array<(typists: readonly Typist[]) => void> = []
 
   constructor(
     private readonly redis: Redis,
@@ -24,11 +27,13 @@ export class RedisTypingState implements TypingState {
     try {
       const started = await this.redis.eval(
         TYPING_START,
-        1,
+        2,
         this.keys.typing(channelId, userId),
+        this.#typistsOf(owner),
         owner,
         String(expiresAt),
         String(this.timeoutMs * 3),
+        `${channelId}:${userId}`,
       )
       return started === 1 ? ('started' as const) : ('renewed' as const)
     } catch {
@@ -39,7 +44,8 @@ export class RedisTypingState implements TypingState {
   async stop(channelId: string, userId: string) {
     if (this.#fallback.stopNow(channelId, userId)) return true
     try {
-      return (await this.redis.del(this.keys.typing(channelId, userId))) === 1
+      const key = this.keys.typing(channelId, userId)
+      return Number(await this.redis.eval(TYPING_STOP, 1, key, this.keys.prefix, `${channelId}:${userId}`)) === 1
     } catch {
       return undefined
     }
@@ -48,7 +54,8 @@ export class RedisTypingState implements TypingState {
   async expire(channelId: string, userId: string, owner: string, now: number): Promise<ExpiryCheck> {
     if (this.#fallback.has(channelId, userId)) return this.#fallback.expireNow(channelId, userId, owner, now)
     try {
-      const result = Number(await this.redis.eval(TYPING_EXPIRE, 1, this.keys.typing(channelId, userId), owner, String(now)))
+      const keys = [this.keys.typing(channelId, userId), this.#typistsOf(owner)]
+      const result = Number(await this.redis.eval(TYPING_EXPIRE, 2, ...keys, owner, String(now), `${channelId}:${userId}`))
       if (result === -2) return { outcome: 'gone' }
       if (result === -1) return { outcome: 'ended' }
       return { outcome: 'renewed', expiresAt: result }
@@ -61,9 +68,30 @@ export class RedisTypingState implements TypingState {
   async endOwned(channelId: string, userId: string, owner: string) {
     if (this.#fallback.endOwnedNow(channelId, userId, owner)) return true
     try {
-      return Number(await this.redis.eval(TYPING_END_OWNED, 1, this.keys.typing(channelId, userId), owner)) === 1
+      const keys = [this.keys.typing(channelId, userId), this.#typistsOf(owner)]
+      return Number(await this.redis.eval(TYPING_END_OWNED, 2, ...keys, owner, `${channelId}:${userId}`)) === 1
     } catch {
       return true
     }
+  }
+
+  onOrphansEnded(listener: (typists: readonly Typist[]) => void): void {
+    this.#orphanListeners.push(listener)
+  }
+
+  /** Ends the typists of an instance counted out (once, whoever calls first) and tells the listeners. */
+  async reap(deadInstanceId: string): Promise<void> {
+    const ended = (await this.redis.eval(TYPING_REAP, 1, this.keys.typistsOf(deadInstanceId), this.keys.prefix, deadInstanceId)) as string[]
+    if (ended.length === 0) return
+    const typists = ended.map((typist) => {
+      const [channelId = '', userId = ''] = String(typist).split(':')
+      return { channelId, userId }
+    })
+    for (const listener of this.#orphanListeners) listener(typists)
+  }
+
+  /** The owner is `instance:connection`. */
+  #typistsOf(owner: string): string {
+    return this.keys.typistsOf(owner.slice(0, owner.indexOf(':')))
   }
 }

@@ -6,6 +6,12 @@ export type ExpiryCheck =
   /** Stopped by another connection or instance meanwhile: nothing to announce. */
   | { outcome: 'gone' }
 
+/** A user typing in a channel. */
+export interface Typist {
+  readonly channelId: string
+  readonly userId: string
+}
+
 /**
  * Who is typing where, shared by every instance: a user's typing in a channel
  * is one state whichever connection (or instance) starts, renews or stops it.
@@ -21,4 +27,10 @@ export interface TypingState {
   expire(channelId: string, userId: string, owner: string, now: number): Promise<ExpiryCheck>
   /** The owner's connection closed: ends it if that connection still owns it. */
   endOwned(channelId: string, userId: string, owner: string): Promise<boolean>
+  /**
+   * Many instances: told of the typists this instance ended because the
+   * instance that owned them was counted out, so that their stops are
+   * announced (one instance has no other to count out).
+   */
+  onOrphansEnded?(listener: (typists: readonly Typist[]) => void): void
 }

@@ -2,7 +2,7 @@ import type { TypingStartEvent, TypingStopEvent } from '../../schemas/server-mes
 import type { Connection } from '../connections/connection.js'
 import type { Dispatcher } from '../delivery/dispatcher.js'
 import type { MembershipCache } from '../membership/membership-cache.js'
-import type { TypingState } from './typing-state.js'
+import type { Typist, TypingState } from './typing-state.js'
 
 /** A typist started by a connection of this instance: its owner watches the expiry. */
 interface Owned {
@@ -45,7 +45,9 @@ export class TypingService {
     private readonly instanceId: string,
     private readonly timeoutMs: number,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    state.onOrphansEnded?.((typists) => this.#orphansEnded(typists))
+  }
 
   async start(connection: Connection, channelId: string): Promise<void> {
     const members = await this.membership.members(channelId)
@@ -121,6 +123,26 @@ export class TypingService {
         if (check.outcome === 'ended') void this.#announceStopToMembers(owned.channelId, owned.userId)
       })
     }
+  }
+
+  /**
+   * This instance is shutting down (contract section 6): every typist its
+   * connections own is ended and its stop announced, before they close.
+   * Resolves once the stops are published.
+   */
+  async endAllOwned(): Promise<void> {
+    const ending: Promise<void>[] = []
+    for (const [key, owned] of this.#owned) {
+      this.#disown(key)
+      const ended = this.state.endOwned(owned.channelId, owned.userId, owned.owner)
+      ending.push(ended.then((wasOn) => (wasOn ? this.#announceStopToMembers(owned.channelId, owned.userId) : undefined)))
+    }
+    await Promise.all(ending)
+  }
+
+  /** Another instance was counted out and this one ended its typists: their stops are announced here. */
+  #orphansEnded(typists: readonly Typist[]): void {
+    for (const typist of typists) void this.#announceStopToMembers(typist.channelId, typist.userId)
   }
 
   /** Typists owned by this instance's connections. */

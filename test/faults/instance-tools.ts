@@ -1,0 +1,78 @@
+/**
+ * What the fault tests of many instances share: seeding users and channel
+ * members, reading a user's stored presence until it holds, `/ready`, and
+ * message matchers that say what they wait for.
+ */
+import { ObjectId, type Db, type Document } from 'mongodb'
+import { Redis } from 'ioredis'
+import { SECRET, WAIT_MS, eventually, mongoUrl, type ServerMessage } from '../helper.js'
+
+export const delay = (ms: number) => new Promise<void>((done) => setTimeout(done, ms))
+
+/** A matcher that names what it matches (failure messages quote it). */
+export function described(text: string, test: (m: ServerMessage) => boolean): (m: ServerMessage) => boolean {
+  return Object.assign(test, { toString: () => text })
+}
+
+export const isTyping = (type: string, channelId: string, userId: string) =>
+  described(`${type} of ${userId} in ${channelId}`, (m) => m.type === type && m.data.channel_id === channelId && m.data.user_id === userId)
+
+export const isPresence = (userId: string, presence: string) =>
+  described(`presence:update of ${userId} to ${presence}`, (m) => m.type === 'presence:update' && m.data.user_id === userId && m.data.presence === presence)
+
+export async function seedUsers(db: Db, userIds: string[]): Promise<void> {
+  await db.collection('users').insertMany(
+    userIds.map((id) => ({ _id: new ObjectId(id), username: `user_${id.slice(-6)}`, presence: 'offline', last_active_at: new Date('2024-01-02T00:00:00.000Z') })),
+  )
+}
+
+export async function addMembers(db: Db, channelId: string, userIds: string[]): Promise<void> {
+  await db.collection('channel_members').insertMany(
+    userIds.map((userId) => ({ channel_id: new ObjectId(channelId), user_id: new ObjectId(userId), role: 'member', joined_at: new Date() })),
+  )
+}
+
+/** The user's document once `holds` is true of it. */
+export async function userWhere(db: Db, id: string, holds: (doc: Document) => boolean, what: string, timeoutMs = WAIT_MS): Promise<Document> {
+  return (await eventually(
+    async () => {
+      const doc = await db.collection('users').findOne({ _id: new ObjectId(id) })
+      return doc && holds(doc) ? doc : undefined
+    },
+    timeoutMs,
+    what,
+  )) as Document
+}
+
+/** The status of GET /ready and its `dependencies`. */
+export async function ready(baseUrl: string): Promise<{ status: number; redis: string }> {
+  const response = await fetch(`${baseUrl}/ready`, { signal: AbortSignal.timeout(WAIT_MS) })
+  const body = (await response.json()) as { dependencies: { redis: string } }
+  return { status: response.status, redis: body.dependencies.redis }
+}
+
+/** The environment of a spawned instance sharing `redisUrl` and the test's database. */
+export function instanceEnv(redisUrl: string, database: string, realtime: Record<string, number>): Record<string, string> {
+  const env: Record<string, string> = {
+    ROOMLER__REDIS__URL: redisUrl,
+    ROOMLER__DATABASE__URL: mongoUrl(),
+    ROOMLER__DATABASE__NAME: database,
+    ROOMLER__JWT__SECRET: SECRET,
+  }
+  for (const [name, value] of Object.entries(realtime)) env[`ROOMLER__REALTIME__${name}`] = String(value)
+  return env
+}
+
+/** A plain Redis client for the test to inject faults with (CLIENT KILL, CONFIG SET). */
+export function adminClient(url: string): Redis {
+  return new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1 })
+}
+
+/** The id Redis gives the client connection named `name`, for CLIENT KILL ID. */
+export async function clientIdByName(admin: Redis, name: string): Promise<string> {
+  const list = String(await admin.client('LIST'))
+  const line = list.split('\n').find((entry) => entry.includes(` name=${name} `))
+  const id = line ? /\bid=(\d+)/.exec(line)?.[1] : undefined
+  if (!id) throw new Error(`no Redis client named ${name}:\n${list}`)
+  return id
+}
