@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { sendError, useJsonErrors } from '../lib/support/http-errors.js'
+import { rateLimitConfig } from '../lib/support/rate-limit.js'
 import { TokenRejected } from '../lib/support/tokens.js'
 import { MAX_PRESENCE_IDS, PresenceAnswer, PresenceQuery } from '../schemas/http.js'
 import { isObjectId, normalizeId } from '../schemas/common.js'
@@ -13,6 +14,7 @@ const presenceRoute: FastifyPluginAsync = async (fastify) => {
     '/presence',
     {
       schema: { querystring: PresenceQuery, response: { 200: PresenceAnswer } },
+      config: rateLimitConfig(fastify.realtimeConfig.realtime.httpRateLimitPerMin),
       // Before the query is validated: without a valid token, the answer is 401 whatever was asked.
       onRequest: async (request, reply) => {
         const match = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')
