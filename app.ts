@@ -14,6 +14,7 @@ import livenessPlugin from './plugins/liveness.js'
 import metricsPlugin from './plugins/metrics.js'
 import clusterPlugin from './plugins/cluster.js'
 import httpPlugin, { refuseStrayUpgrade } from './plugins/http.js'
+import { rememberInternals } from './plugins/internals.js'
 import { Closes } from './lib/connections/close-codes.js'
 import { limitPayload } from './lib/connections/payload-limit.js'
 import { RegistrationError } from './lib/support/config.js'
@@ -102,6 +103,7 @@ const realtime: FastifyPluginAsync<RealtimePluginOptions> = async (fastify, opti
     options as RealtimePluginOptions & { logLevel?: unknown; logSerializers?: unknown }
   const groups = resolveRouteGroups(routes)
   await fastify.register(configPlugin, settings)
+  rememberInternals(fastify, fastify)
   const { realtime: limits } = fastify.realtimeConfig
 
   const wsPath = wsPathOf(prefix)

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import { sendError } from '../lib/support/http-errors.js'
 import { bearerKeyCheck } from '../lib/support/bearer.js'
 import { MetricsListener } from '../lib/support/metrics-listener.js'
+import { HttpError } from '../schemas/errors.js'
 
 /**
  * `GET /metrics`: Prometheus text from the plugin's registry. With a metrics
@@ -26,7 +27,13 @@ const metricsRoute: FastifyPluginAsync = async (fastify) => {
     return
   }
 
-  fastify.get('/metrics', async (request, reply) => {
+  const schema = {
+    summary: 'Prometheus text: the series of this instance (and the process, with a registry of our own)',
+    tags: ['metrics'],
+    ...(check === undefined ? {} : { security: [{ metricsKey: [] }] }),
+    response: { 200: { type: 'string', description: 'text/plain; version=0.0.4' }, 401: HttpError },
+  }
+  fastify.get('/metrics', { schema }, async (request, reply) => {
     if (!authorize(request.headers.authorization)) {
       return sendError(reply, 401, 'unauthorized', 'send the metrics key as Authorization: Bearer <METRICS_KEY>')
     }

@@ -8,6 +8,7 @@ import type { OutgoingMessage } from '../lib/delivery/dispatcher.js'
 import { jsonDepth } from '../lib/support/json-depth.js'
 import { bearerKeyCheck } from '../lib/support/bearer.js'
 import { PublishAnswer, PublishBody } from '../schemas/http.js'
+import { HttpError } from '../schemas/errors.js'
 
 /** Largest body `POST /publish` reads; a larger one gets 413. */
 export const PUBLISH_BODY_LIMIT = 1024 * 1024
@@ -66,17 +67,25 @@ const publishRoute: FastifyPluginAsync = async (fastify) => {
     {
       bodyLimit: PUBLISH_BODY_LIMIT,
       config: rateLimitConfig(fastify.realtimeConfig.realtime.httpRateLimitPerMin),
-      schema: { body: PublishBody, response: { 202: PublishAnswer } },
+      schema: {
+        summary: 'Push one event to users, a channel’s members or everyone',
+        tags: ['publish'],
+        security: [{ apiKey: [] }],
+        body: PublishBody,
+        response: { 202: PublishAnswer, 400: HttpError, 401: HttpError, 404: HttpError, 413: HttpError, 415: HttpError, 429: HttpError, 503: HttpError },
+      },
       validatorCompiler: strictCompiler,
-      // Before the body is read: without the key nothing about it is looked at.
-      onRequest: async (request, reply) => {
+      // Before the body is read (but after the rate limit): without the key nothing about it is looked at.
+      preParsing: async (request, reply, payload) => {
         if (checkKey === undefined) {
-          return sendError(reply, 404, 'not_found', 'POST /publish is disabled: set ROOMLER__REALTIME__API_KEY to enable it')
+          sendError(reply, 404, 'not_found', 'POST /publish is disabled: set ROOMLER__REALTIME__API_KEY to enable it')
+          return payload
         }
         const verdict = checkKey(request.headers.authorization)
         if (verdict !== 'ok') {
-          return sendError(reply, 401, 'unauthorized', verdict === 'wrong' ? 'the API key is not valid' : 'send the API key as Authorization: Bearer <API_KEY>')
+          sendError(reply, 401, 'unauthorized', verdict === 'wrong' ? 'the API key is not valid' : 'send the API key as Authorization: Bearer <API_KEY>')
         }
+        return payload
       },
     },
     async (request, reply) => {
