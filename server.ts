@@ -4,10 +4,11 @@
  * never import this file; they spawn it.
  */
 import Fastify from 'fastify'
+import closeWithGrace from 'close-with-grace'
 import realtime from './app.js'
 import { ConfigError, configFromEnv, usesDevSecret } from './lib/support/config.js'
 import { DEMO_CHANNEL_ID, seedDemo } from './demo/seed.js'
-import { realtimeLogSerializers } from './lib/support/logging.js'
+import { redactingLoggerOptions } from './lib/support/logging.js'
 import demoPage from './demo/page.js'
 import type { RealtimeConfig } from './schemas/config.js'
 
@@ -29,37 +30,25 @@ function loadConfig(): RealtimeConfig {
 const config = loadConfig()
 const production = process.env.NODE_ENV === 'production'
 const app = Fastify({
-  logger: { level: process.env.LOG_LEVEL ?? 'info', serializers: realtimeLogSerializers },
-  // Proxies in front of a chat service are the rule; their X-Forwarded-For names the client.
-  trustProxy: true,
+  // Every log line is redacted, not only the request line: no token reaches the log on any path.
+  logger: redactingLoggerOptions(process.env.LOG_LEVEL ?? 'info'),
+  // X-Forwarded-For is believed only from the proxies an operator names.
+  trustProxy: config.app.trustedProxies.length > 0 ? config.app.trustedProxies : false,
 })
 
-await app.register(realtime, { ...config, production })
+await app.register(realtime, { ...config, production, standalone: true })
 
 const demo = !production && usesDevSecret(config) && app.realtimeStores.kind === 'memory'
 const demoUsers = demo ? seedDemo(app) : []
 if (demo) await app.register(demoPage, { channelId: DEMO_CHANNEL_ID, users: demoUsers })
 
-let closing = false
-async function shutdown(signal: string) {
-  if (closing) return
-  closing = true
-  app.log.info({ signal }, 'shutting down')
-  const deadline = setTimeout(() => {
-    app.log.error('shutdown took too long; exiting')
-    process.exit(1)
-  }, SHUTDOWN_DEADLINE_MS)
-  deadline.unref()
-  try {
-    await app.close()
-    process.exit(0)
-  } catch (error) {
-    app.log.error({ err: error }, 'shutdown failed')
-    process.exit(1)
-  }
-}
-process.once('SIGTERM', () => void shutdown('SIGTERM'))
-process.once('SIGINT', () => void shutdown('SIGINT'))
+// SIGTERM, SIGINT, an uncaught exception and an unhandled rejection all close the
+// same way: every connection with 1001, presence recorded, then exit (cut short after the deadline).
+closeWithGrace({ delay: SHUTDOWN_DEADLINE_MS, logger: app.log }, async ({ signal, err }) => {
+  if (err) app.log.error({ err }, 'shutting down after an uncaught error')
+  else app.log.info({ signal }, 'shutting down')
+  await app.close()
+})
 
 try {
   await app.listen({ host: config.app.host, port: config.app.port })

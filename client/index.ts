@@ -30,6 +30,14 @@ export interface WebSocketLike {
 }
 export type WebSocketConstructor = new (url: string) => WebSocketLike
 
+/** Failed upgrades in a row with no readable status after which the client asks `getToken` anyway. */
+export const SILENT_FAILURES_BEFORE_NEW_TOKEN = 3
+
+/** Whether so many unexplained failed upgrades make the token the likely cause. */
+function tokenSuspect(silentFailures: number): boolean {
+  return silentFailures >= SILENT_FAILURES_BEFORE_NEW_TOKEN
+}
+
 export type FetchLike = (url: string, init?: { headers?: Record<string, string> }) => Promise<{ status: number; json(): Promise<unknown> }>
 
 /** `connecting` the first time, `open` once `connected` arrived, `reconnecting` after a drop, `closed` for good. */
@@ -142,6 +150,8 @@ export class RealtimeClient<Events extends object = {}> {
   readonly #stateListeners = new Set<(change: StateChange) => void>()
   readonly #WebSocket: WebSocketConstructor
   readonly #fetch: FetchLike | undefined
+  /** Failed upgrades in a row whose status could not be learned. */
+  #silentFailures = 0
   readonly #options: RealtimeClientOptions
 
   constructor(options: RealtimeClientOptions) {
@@ -374,6 +384,7 @@ export class RealtimeClient<Events extends object = {}> {
         this.#userId = (message as Extract<ServerMessage, { type: 'connected' }>).data.user_id
         this.#attempt = 0
         this.#askedForToken = false
+        this.#silentFailures = 0
         this.#setState('open')
         if (this.#pendingPresence) this.setPresence(this.#pendingPresence)
         break
@@ -429,7 +440,9 @@ export class RealtimeClient<Events extends object = {}> {
       ...(status === undefined ? {} : { status }),
       message: status === undefined ? (message ?? 'the connection could not be opened') : `the upgrade was refused with ${status}`,
     }
-    if (status === 401 && !this.#askedForToken && this.#options.getToken) {
+    // A browser may learn no status at all (a proxy without CORS headers): after a few such failures the token is suspect too.
+    this.#silentFailures = status === undefined ? this.#silentFailures + 1 : 0
+    if ((status === 401 || tokenSuspect(this.#silentFailures)) && !this.#askedForToken && this.#options.getToken) {
       this.#askedForToken = true
       if (!(await this.#renewToken(reason))) return
       return this.#retry(reason, 0)

@@ -4,6 +4,8 @@ import type { RealtimeConfig, RealtimeOptions } from '../schemas/config.js'
 import { resolveConfig, usesDevSecret } from '../lib/support/config.js'
 import type { MembershipStore } from '../lib/membership/membership-store.js'
 import type { PresenceStore } from '../lib/presence/presence-store.js'
+import type { RouteSwitches } from '../lib/support/route-groups.js'
+import type { Registry } from 'prom-client'
 
 /** What `app.register(realtime, options)` takes: the configuration, plus ports a host may supply. */
 export interface RealtimePluginOptions extends RealtimeOptions {
@@ -11,6 +13,17 @@ export interface RealtimePluginOptions extends RealtimeOptions {
   production?: boolean
   /** Stores of the host's own, instead of MongoDB or the in-memory default. */
   stores?: { membership?: MembershipStore; presence?: PresenceStore }
+  /** Fastify's prefix, honoured by every route of the plugin (`/realtime` gives `/realtime/ws`, …). */
+  prefix?: string
+  /** Route groups to switch off (`{ metrics: false }`); each is on by default. `/ws` is always on. */
+  routes?: RouteSwitches
+  /**
+   * The plugin is the whole application (the standalone server sets it): its JSON 404 and its
+   * refusal of stray WebSocket upgrades hold for every path. Embedded, they hold under the prefix.
+   */
+  standalone?: boolean
+  /** A prom-client Registry of the host's to put the series in (fastify-metrics' is found by itself). */
+  metricsRegistry?: Registry
 }
 
 declare module 'fastify' {

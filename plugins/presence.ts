@@ -4,6 +4,7 @@ import { PresenceService } from '../lib/presence/presence.js'
 import { PresenceWriter } from '../lib/presence/presence-writer.js'
 import { recoverOrphans } from '../lib/presence/orphans.js'
 import { withTimeout } from '../lib/support/timeout.js'
+import { timedWrites } from '../lib/presence/presence-store-timed.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -23,7 +24,8 @@ const presencePlugin: FastifyPluginAsync = async (fastify) => {
   const store = fastify.realtimeStores.presence
   const log = fastify.log.child({ component: 'presence' })
   const metrics = fastify.realtimeMetrics
-  const writer = new PresenceWriter(store, log, () => metrics.presenceWriteFailures++)
+  const timed = timedWrites(store, (seconds) => metrics.presenceWriteSeconds.observe(seconds))
+  const writer = new PresenceWriter(timed, log, () => metrics.presenceWriteFailures++)
   fastify.decorate('presenceWriter', writer)
   const presence = new PresenceService(store, writer, fastify.wsDispatcher, fastify.realtimeCluster.presence, log)
   fastify.decorate('realtimePresence', presence)

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 
 import { withTimeout } from '../lib/support/timeout.js'
+import { HealthAnswer, ReadyAnswer } from '../schemas/http.js'
 
 type DependencyState = 'ok' | 'down' | 'memory' | 'none'
 
@@ -11,9 +12,9 @@ const READY_TIMEOUT_MS = 1000
 const healthRoutes: FastifyPluginAsync = async (fastify) => {
   const stores = fastify.realtimeStores
 
-  fastify.get('/health', async () => ({ status: 'ok' }))
+  fastify.get('/health', { schema: { summary: 'The process runs', tags: ['health'], response: { 200: HealthAnswer } } }, async () => ({ status: 'ok' as const }))
 
-  fastify.get('/ready', async (_request, reply) => {
+  fastify.get('/ready', { schema: { summary: 'Every dependency answers', tags: ['health'], response: { 200: ReadyAnswer, 503: ReadyAnswer } } }, async (_request, reply) => {
     let database: DependencyState = 'memory'
     if (stores.kind !== 'memory') {
       const pings = Promise.all([stores.membership.ping(), stores.presence.ping()])

@@ -1,6 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { sendError, useJsonErrors } from '../lib/support/http-errors.js'
+import { rateLimitConfig } from '../lib/support/rate-limit.js'
 import { TokenRejected } from '../lib/support/tokens.js'
+import { HttpError } from '../schemas/errors.js'
 import { MAX_PRESENCE_IDS, PresenceAnswer, PresenceQuery } from '../schemas/http.js'
 import { isObjectId, normalizeId } from '../schemas/common.js'
 
@@ -12,9 +14,16 @@ const presenceRoute: FastifyPluginAsync = async (fastify) => {
   fastify.get<{ Querystring: PresenceQuery }>(
     '/presence',
     {
-      schema: { querystring: PresenceQuery, response: { 200: PresenceAnswer } },
-      // Before the query is validated: without a valid token, the answer is 401 whatever was asked.
-      onRequest: async (request, reply) => {
+      schema: {
+        summary: 'The visible presence of up to 200 users',
+        tags: ['presence'],
+        security: [{ accessToken: [] }],
+        querystring: PresenceQuery,
+        response: { 200: PresenceAnswer, 400: HttpError, 401: HttpError, 429: HttpError },
+      },
+      config: rateLimitConfig(fastify.realtimeConfig.realtime.httpRateLimitPerMin),
+      // Before the query is validated (after the rate limit): without a valid token, the answer is 401 whatever was asked.
+      preValidation: async (request, reply) => {
         const match = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')
         try {
           request.realtimeClaims = fastify.verifyAccessToken(match?.[1])

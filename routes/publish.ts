@@ -1,16 +1,19 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyPluginAsync, FastifySchema, FastifySchemaCompiler } from 'fastify'
 import { TypeCompiler, ValueErrorType, type ValueError } from '@sinclair/typebox/compiler'
 import type { TSchema } from '@sinclair/typebox'
 import { sendError, useJsonErrors } from '../lib/support/http-errors.js'
+import { rateLimitConfig } from '../lib/support/rate-limit.js'
 import { isReservedType } from '../lib/protocol/reserved-types.js'
 import type { OutgoingMessage } from '../lib/delivery/dispatcher.js'
+import { jsonDepth } from '../lib/support/json-depth.js'
+import { bearerKeyCheck } from '../lib/support/bearer.js'
 import { PublishAnswer, PublishBody } from '../schemas/http.js'
+import { HttpError } from '../schemas/errors.js'
 
 /** Largest body `POST /publish` reads; a larger one gets 413. */
 export const PUBLISH_BODY_LIMIT = 1024 * 1024
-
-const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest()
+/** Deepest `data` accepted (contract section 8): the body is one level more. */
+export const MAX_DATA_DEPTH = 32
 
 /**
  * Validates with TypeBox's compiler rather than the host's Ajv, whose Fastify
@@ -43,26 +46,46 @@ function describe(part: string, error: ValueError): string {
 const publishRoute: FastifyPluginAsync = async (fastify) => {
   useJsonErrors(fastify)
   const apiKey = fastify.realtimeConfig.realtime.apiKey
-  const keyDigest = apiKey === undefined ? undefined : digest(apiKey)
+  const checkKey = apiKey === undefined ? undefined : bearerKeyCheck(apiKey)
   const dispatcher = fastify.wsDispatcher
+
+  // Only JSON is read here: any other Content-Type is a 415, and a body nested
+  // past the limit is a 400 before it is parsed (no parser's stack to overflow).
+  const parseJson = fastify.getDefaultJsonParser('error', 'error')
+  fastify.removeAllContentTypeParsers()
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body as string
+    if (jsonDepth(text, MAX_DATA_DEPTH + 1) > MAX_DATA_DEPTH + 1) {
+      const error = Object.assign(new Error(`body/data nests deeper than ${MAX_DATA_DEPTH} levels`), { statusCode: 400 })
+      return done(error, undefined)
+    }
+    parseJson(request, text, done)
+  })
 
   fastify.post<{ Body: PublishBody }>(
     '/publish',
     {
       bodyLimit: PUBLISH_BODY_LIMIT,
-      schema: { body: PublishBody, response: { 202: PublishAnswer } },
+      config: rateLimitConfig(fastify.realtimeConfig.realtime.httpRateLimitPerMin),
+      schema: {
+        summary: 'Push one event to users, a channel’s members or everyone',
+        tags: ['publish'],
+        security: [{ apiKey: [] }],
+        body: PublishBody,
+        response: { 202: PublishAnswer, 400: HttpError, 401: HttpError, 404: HttpError, 413: HttpError, 415: HttpError, 429: HttpError, 503: HttpError },
+      },
       validatorCompiler: strictCompiler,
-      // Before the body is read: without the key nothing about it is looked at.
-      onRequest: async (request, reply) => {
-        if (keyDigest === undefined) {
-          return sendError(reply, 404, 'not_found', 'POST /publish is disabled: set ROOMLER__REALTIME__API_KEY to enable it')
+      // Before the body is read (but after the rate limit): without the key nothing about it is looked at.
+      preParsing: async (request, reply, payload) => {
+        if (checkKey === undefined) {
+          sendError(reply, 404, 'not_found', 'POST /publish is disabled: set ROOMLER__REALTIME__API_KEY to enable it')
+          return payload
         }
-        const match = /^Bearer +(\S+)$/i.exec(request.headers.authorization ?? '')
-        // Digests of both sides have the same length, so the comparison leaks neither the key nor its length.
-        if (!match || !timingSafeEqual(digest(match[1]!), keyDigest)) {
-          reply.header('www-authenticate', 'Bearer')
-          return sendError(reply, 401, 'unauthorized', match ? 'the API key is not valid' : 'send the API key as Authorization: Bearer <API_KEY>')
+        const verdict = checkKey(request.headers.authorization)
+        if (verdict !== 'ok') {
+          sendError(reply, 401, 'unauthorized', verdict === 'wrong' ? 'the API key is not valid' : 'send the API key as Authorization: Bearer <API_KEY>')
         }
+        return payload
       },
     },
     async (request, reply) => {

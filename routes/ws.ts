@@ -33,13 +33,32 @@ const wsRoute: FastifyPluginAsync = async (fastify) => {
     return sendError(reply, status, code, message)
   }
 
+  /**
+   * The token of an upgrade: `?token=` or `Authorization: Bearer` (contract
+   * section 2). A string is the token (or undefined: none); an object says why
+   * the request carries no single token.
+   */
+  function tokenOf(request: FastifyRequest): string | undefined | { refused: string } {
+    const query = (request.query as { token?: unknown }).token
+    if (query !== undefined && typeof query !== 'string') return { refused: 'missing token: send the token key once' }
+    const fromHeader = /^Bearer +(\S+)$/i.exec(request.headers.authorization ?? '')?.[1]
+    if (query !== undefined && fromHeader !== undefined && query !== fromHeader) {
+      return { refused: 'the token in the query and the one in the Authorization header differ: send one' }
+    }
+    return query ?? fromHeader
+  }
+
   async function admit(request: FastifyRequest, reply: FastifyReply) {
-    if (allowedOrigins && !allowedOrigins.has(request.headers.origin ?? '')) {
+    const origin = request.headers.origin
+    if (allowedOrigins && !allowedOrigins.has(origin ?? '')) {
       return refuse(reply, 403, 'forbidden', 'this Origin may not open a connection')
     }
-    const token = (request.query as { token?: unknown }).token
+    // A page on an allowed origin may read why its upgrade was refused (the client asks over plain HTTP).
+    if (origin !== undefined) reply.header('access-control-allow-origin', origin).header('vary', 'Origin')
+    const token = tokenOf(request)
+    if (typeof token === 'object') return refuse(reply, 401, 'unauthorized', token.refused)
     try {
-      request.realtimeClaims = fastify.verifyAccessToken(typeof token === 'string' ? token : undefined)
+      request.realtimeClaims = fastify.verifyAccessToken(token)
     } catch (error) {
       if (error instanceof TokenRejected) return refuse(reply, error.statusCode, error.code, error.message)
       throw error
@@ -47,6 +66,8 @@ const wsRoute: FastifyPluginAsync = async (fastify) => {
     if (registry.senders(request.realtimeClaims.sub).size >= realtime.maxConnectionsPerUser) {
       return refuse(reply, 429, 'too_many_connections', `at most ${realtime.maxConnectionsPerUser} connections per user`)
     }
+    // Without an upgrade this is the client asking why an upgrade failed: admitted, it would have been upgraded.
+    if (!request.ws) return sendError(reply, 426, 'upgrade_required', 'this token would be admitted: open a WebSocket')
   }
 
   fastify.addHook('preClose', () => sessions.shutdown())

@@ -20,6 +20,10 @@ export const AppConfig = Type.Object(
       default: [],
       description: 'Origin values allowed to open /ws (comma-separated); empty allows any',
     }),
+    trustedProxies: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description: 'Addresses or CIDR ranges of proxies whose X-Forwarded-For is believed (comma-separated); empty believes none (standalone)',
+    }),
   },
   { additionalProperties: false, default: {} },
 )
@@ -85,6 +89,14 @@ export const RealtimeLimits = Type.Object(
     membershipCacheMs: Count(5000, 0, 'How long channel membership may be cached'),
     instanceTtlMs: Count(15000, 100, 'An instance silent for this long is counted out (many instances)'),
     apiKey: Type.Optional(Type.String({ minLength: 16, description: 'Bearer key for POST /publish; unset disables it' })),
+    metricsKey: Type.Optional(
+      Type.String({ minLength: 16, description: 'Bearer key GET /metrics asks for; unset serves it to anyone who reaches it' }),
+    ),
+    metricsPort: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 65535, description: 'Serve GET /metrics on this port of its own (same host) instead of the main one' }),
+    ),
+    httpRateLimitPerMin: Count(600, 0, 'Requests per minute per client address to GET /presence and POST /publish (each); over it, 429; 0 turns it off'),
+    metricsEventTypes: Count(50, 0, 'Distinct application event types counted under their own label in /metrics; the rest count as other'),
   },
   { additionalProperties: false, default: {} },
 )

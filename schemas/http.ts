@@ -68,3 +68,19 @@ export type PublishBody = Static<typeof PublishBody>
 
 export const PublishAnswer = Type.Object({ accepted: Type.Literal(true) }, { additionalProperties: false })
 export type PublishAnswer = Static<typeof PublishAnswer>
+
+export const HealthAnswer = Type.Object({ status: Type.Literal('ok') }, { additionalProperties: false })
+export type HealthAnswer = Static<typeof HealthAnswer>
+
+const DependencyState = Type.Union([Type.Literal('ok'), Type.Literal('down'), Type.Literal('memory'), Type.Literal('none')], {
+  description: 'ok, down, memory (the in-memory store), none (no Redis: one instance)',
+})
+
+export const ReadyAnswer = Type.Object(
+  {
+    status: Type.Union([Type.Literal('ready'), Type.Literal('unavailable')]),
+    dependencies: Type.Object({ database: DependencyState, redis: DependencyState }, { additionalProperties: false }),
+  },
+  { additionalProperties: false },
+)
+export type ReadyAnswer = Static<typeof ReadyAnswer>

@@ -7,13 +7,14 @@ import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { generatedFiles } from '../lib/docs/asyncapi.js'
+import { openApiFile } from './openapi.js'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const out = join(root, 'generated')
 
 // Start clean, so that a message removed from schemas/ leaves no file behind.
 await rm(out, { recursive: true, force: true })
-for (const [file, text] of generatedFiles()) {
+for (const [file, text] of [...generatedFiles(), await openApiFile()]) {
   const path = join(out, file)
   await mkdir(dirname(path), { recursive: true })
   await writeFile(path, text)

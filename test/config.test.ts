@@ -21,7 +21,7 @@ const A_SECRET = 'a-real-secret-of-our-own-0123456789abcdef'
 
 t.test('defaults match the contract’s tables', async (t) => {
   const config = configFromEnv({})
-  t.same(config.app, { host: '0.0.0.0', port: 3000, corsOrigins: [] }, 'section 1: app')
+  t.same(config.app, { host: '0.0.0.0', port: 3000, corsOrigins: [], trustedProxies: [] }, 'section 1: app (trustedProxies: this service’s own)')
   t.equal(config.database.url, undefined, 'no database URL: the in-memory store')
   t.equal(config.database.name, 'roomler2')
   t.equal(config.jwt.issuer, 'roomler2')
@@ -40,6 +40,9 @@ t.test('defaults match the contract’s tables', async (t) => {
       typingRatePerSec: 5,
       membershipCacheMs: 5000,
       instanceTtlMs: 15000,
+      // This service's own, beside the contract's table: HTTP rate limit and metrics labels.
+      httpRateLimitPerMin: 600,
+      metricsEventTypes: 50,
     },
     'section 6: limits',
   )
@@ -83,11 +86,17 @@ t.test('every variable of the tables is read', async (t) => {
     ROOMLER__REALTIME__MEMBERSHIP_CACHE_MS: '0',
     ROOMLER__REALTIME__INSTANCE_TTL_MS: '9000',
     ROOMLER__REALTIME__API_KEY: 'publish-key-0123456789abcdef',
+    ROOMLER__APP__TRUSTED_PROXIES: '10.0.0.1, 10.1.0.0/16',
+    ROOMLER__REALTIME__METRICS_KEY: 'metrics-key-0123456789abcdef',
+    ROOMLER__REALTIME__METRICS_PORT: '9464',
+    ROOMLER__REALTIME__HTTP_RATE_LIMIT_PER_MIN: '0',
+    ROOMLER__REALTIME__METRICS_EVENT_TYPES: '10',
   })
   t.same(config.app, {
     host: '127.0.0.1',
     port: 8081,
     corsOrigins: ['https://roomler.example', 'https://admin.roomler.example', 'http://localhost:5173'],
+    trustedProxies: ['10.0.0.1', '10.1.0.0/16'],
   })
   t.same(config.database, { url: 'mongodb://db.internal:27017/?replicaSet=rs0', name: 'roomler_staging' })
   t.same(config.jwt, { secret: A_SECRET, issuer: 'roomler-staging' })
@@ -107,6 +116,10 @@ t.test('every variable of the tables is read', async (t) => {
     membershipCacheMs: 0,
     instanceTtlMs: 9000,
     apiKey: 'publish-key-0123456789abcdef',
+    metricsKey: 'metrics-key-0123456789abcdef',
+    metricsPort: 9464,
+    httpRateLimitPerMin: 0,
+    metricsEventTypes: 10,
   })
 })
 

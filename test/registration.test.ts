@@ -133,6 +133,6 @@ t.test('an option that does not exist: refused by name, with the one it probably
     if (meant) t.match(error.message, `did you mean ${meant}?`)
     else t.notMatch(error.message, 'did you mean')
   }
-  const prefix = await refusal(t, { jwt: { secret: SECRET }, prefix: '/realtime' })
-  t.match(prefix.message, /^option prefix is not supported/, 'a prefix, which would be silently ignored, is refused too')
+  const route = await refusal(t, { jwt: { secret: SECRET }, routes: { helth: false } } as Record<string, unknown>)
+  t.match(route.message, /^option routes\.helth is not a route group of roomler-realtime \(did you mean routes\.health\?\)/, 'a route group that does not exist is refused too')
 })

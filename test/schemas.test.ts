@@ -40,7 +40,8 @@ function withoutParserIds(value: unknown): unknown {
 
 t.test('the committed files in generated/ are up to date with schemas/ (run `npm run schemas` when this fails)', async (t) => {
   const expected = generatedFiles()
-  const onDisk = await filesUnder(GENERATED)
+  // openapi.json is written from the running routes; test/host/http.test.ts checks it is current.
+  const onDisk = (await filesUnder(GENERATED)).filter((file) => file !== 'openapi.json')
   t.same(onDisk.sort(), [...expected.keys()].sort(), 'the same files, none missing and none left over')
   for (const [file, text] of expected) {
     const committed = await readFile(join(GENERATED, file), 'utf8').catch(() => '')

@@ -19,7 +19,9 @@ export class Hub implements BrokerHandlers {
   ) {}
 
   deliver(audience: Audience, event: Outbound): void {
-    this.metrics.messagesOut.add(event.type, deliverTo(this.registry, audience, event))
+    // From the publish when it happened here; from the arrival when another instance published it.
+    const since = event.publishedAt ?? performance.now()
+    this.metrics.delivered(event.type, deliverTo(this.registry, audience, event), since)
   }
 
   dropChannel(channelId: string): void {

@@ -10,6 +10,8 @@ export type Audience =
 export interface Outbound {
   readonly type: string
   readonly payload: string
+  /** performance.now() when it was published here; absent for an event from another instance. */
+  readonly publishedAt?: number
 }
 
 /** Delivers an event to this instance's connections. */

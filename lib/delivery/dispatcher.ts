@@ -62,6 +62,6 @@ export class Dispatcher {
 
   /** The one way out: `audience` holds normalized ids. */
   publish(audience: Audience, message: OutgoingMessage): void {
-    this.broker.publish(audience, { type: message.type, payload: JSON.stringify(message) })
+    this.broker.publish(audience, { type: message.type, payload: JSON.stringify(message), publishedAt: performance.now() })
   }
 }

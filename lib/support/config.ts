@@ -52,6 +52,9 @@ export const configLeaves: readonly ConfigLeaf[] = Object.entries(RealtimeConfig
 const leafByEnv = new Map(configLeaves.map((leaf) => [leaf.env, leaf]))
 const leafByPath = new Map(configLeaves.map((leaf) => [`/${leaf.section}/${leaf.key}`, leaf]))
 
+/** Options of the plugin that are not settings (no environment variable): app.ts takes them out first. */
+export const PLUGIN_ONLY_OPTIONS = ['production', 'stores', 'prefix', 'routes', 'metricsRegistry', 'standalone'] as const
+
 /** Sections this service owns: an unknown key there is a typo, not someone else's setting. */
 const OWNED_PREFIXES = ['ROOMLER__REALTIME__']
 
@@ -117,7 +120,7 @@ function distance(a: string, b: string): number {
   return previous[b.length]!
 }
 
-function closest(name: string, known: string[]): string | undefined {
+export function closest(name: string, known: string[]): string | undefined {
   const lower = name.toLowerCase()
   let best: { name: string; score: number } | undefined
   for (const candidate of known) {
@@ -133,11 +136,8 @@ function unknownOption(options: Record<string, unknown>): ConfigError | undefine
   const sections = Object.keys(RealtimeConfig.properties)
   for (const [section, value] of Object.entries(options)) {
     if (!sections.includes(section)) {
-      if (section === 'prefix') {
-        return new ConfigError('option prefix', 'is not supported: the plugin’s routes (/ws, /health, …) are served at the root of the instance')
-      }
       const guess = closest(section, sections)
-      return new ConfigError(`option ${section}`, `is not an option of roomler-realtime${guess ? ` (did you mean ${guess}?)` : ''}; the options are ${[...sections, 'production', 'stores'].join(', ')}`)
+      return new ConfigError(`option ${section}`, `is not an option of roomler-realtime${guess ? ` (did you mean ${guess}?)` : ''}; the options are ${[...sections, ...PLUGIN_ONLY_OPTIONS].join(', ')}`)
     }
     if (value === null || typeof value !== 'object' || Array.isArray(value)) continue // the schema names the wrong type
     const keys = Object.keys((RealtimeConfig.properties[section as keyof RealtimeConfig] as TObject).properties)

@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 
 const TOKEN_KEYS = new Set(['token', 'access_token'])
 
@@ -36,10 +36,37 @@ export function redactUrl(url: string): string {
   return `${url.slice(0, query + 1)}${pairs.join('&')}`
 }
 
+/** Anything in free text that carries a token: a query value, a bearer credential, a JWT-shaped run. */
+const TOKEN_IN_TEXT = [
+  [/((?:^|[?&;\s])(?:%[0-9a-f]{2}|[a-z_])*(?:token|%74oken)(?:%5b%5d|\[\])?=)[^&\s"']*/gi, '$1[REDACTED]'],
+  [/(bearer\s+)[^\s"',]+/gi, '$1[REDACTED]'],
+  [/[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, '[REDACTED]'],
+] as const
+
+/** Free text (a log message, a URL inside one) with every token taken out. */
+export function redactText(text: string): string {
+  let out = text
+  for (const [pattern, replacement] of TOKEN_IN_TEXT) out = out.replace(pattern, replacement)
+  return out
+}
+
+/** A value about to be logged, with tokens taken out of every string in it (objects copied, not changed). */
+export function redactValue(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return redactText(value)
+  if (value === null || typeof value !== 'object' || depth > 6) return value
+  if (value instanceof Error) return value
+  if (Array.isArray(value)) return value.map((item) => redactValue(item, depth + 1))
+  const proto = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== null) return value // a request or reply: its serializer decides
+  const copy: Record<string, unknown> = {}
+  for (const [key, item] of Object.entries(value)) copy[key] = redactValue(item, depth + 1)
+  return copy
+}
+
 /**
  * Fastify's `req` log serializer with tokens taken out of the URL. The
- * standalone server uses it; a host that embeds the plugin passes it to its
- * own logger: `Fastify({ logger: { serializers: realtimeLogSerializers } })`.
+ * standalone server's logger and every route of the plugin use it, so a
+ * host that passes nothing to its own logger still logs no token.
  */
 export const realtimeLogSerializers = {
   req(request: FastifyRequest) {
@@ -51,4 +78,55 @@ export const realtimeLogSerializers = {
       remotePort: request.socket?.remotePort,
     }
   },
+}
+
+/**
+ * Logger options that redact every line, not only the request line: the
+ * serializers above, every string argument of a log call, and every string
+ * field of a logged object. The standalone server's logger is built with them.
+ */
+export function redactingLoggerOptions(level: string) {
+  return {
+    level,
+    serializers: realtimeLogSerializers,
+    hooks: {
+      logMethod(this: unknown, args: unknown[], method: (...args: unknown[]) => void) {
+        method.apply(this, args.map((arg) => redactValue(arg)))
+      },
+    },
+  }
+}
+
+const REDACTING = Symbol('roomler.redactingLogger')
+type Redacting = FastifyBaseLogger & { [REDACTING]?: true }
+
+/**
+ * A request logger of the plugin's routes that redacts what it is asked to
+ * log (messages and objects), whatever logger the host gave Fastify.
+ */
+export function redactingLogger(logger: FastifyBaseLogger): FastifyBaseLogger {
+  if ((logger as Redacting)[REDACTING]) return logger
+  const wrapped = Object.create(logger) as Redacting
+  for (const level of ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const) {
+    const write = logger[level] as (...args: unknown[]) => void
+    ;(wrapped as unknown as Record<string, unknown>)[level] = (...args: unknown[]) =>
+      write.apply(logger, args.map((arg) => redactValue(arg)))
+  }
+  wrapped.child = (bindings, options) => redactingLogger(logger.child(bindings, options))
+  wrapped[REDACTING] = true
+  return wrapped
+}
+
+/**
+ * Fastify's child-logger factory for the plugin's encapsulated context: each
+ * request logger gets the redacting `req` serializer and is itself redacting,
+ * so its routes and its 404 log no token under a host's plain logger.
+ */
+export function redactingChildLoggerFactory(
+  logger: FastifyBaseLogger,
+  bindings: Record<string, unknown>,
+  options: { serializers?: Record<string, (value: any) => unknown>; level?: string },
+): FastifyBaseLogger {
+  const child = logger.child(bindings, { ...options, serializers: { ...options.serializers, ...realtimeLogSerializers } })
+  return redactingLogger(child)
 }

@@ -225,8 +225,16 @@ function hostileVariants(sub: string): Variant[] {
   // A valid token anywhere but `?token=`: the service reads it nowhere else.
   const place = (label: string, query: string, headers?: Record<string, string>) =>
     variants.push({ kind: 'wrong-place', label, query, headers, token: valid, status: 401, message: /missing token/ })
-  place('Authorization: Bearer', '', { authorization: `Bearer ${valid}` })
-  place('Authorization: Bearer, empty token in the query', '?token=', { authorization: `Bearer ${valid}` })
+  // Authorization: Bearer alone is a place for the token (contract section 2; test/host/secrets.test.ts).
+  variants.push({
+    kind: 'wrong-place',
+    label: 'Authorization: Bearer, empty token in the query',
+    query: '?token=',
+    headers: { authorization: `Bearer ${valid}` },
+    token: valid,
+    status: 401,
+    message: /differ/,
+  })
   place('Authorization without a scheme', '', { authorization: valid })
   place('Sec-WebSocket-Protocol', '', { 'sec-websocket-protocol': valid })
   place('Sec-WebSocket-Protocol after a name', '', { 'sec-websocket-protocol': `roomler, ${valid}` })

@@ -1,0 +1,40 @@
+/**
+ * A host that registered its own @fastify/websocket first (issue 11 item 2,
+ * issue 14): MAX_PAYLOAD_BYTES still closes an oversized frame with 1009,
+ * and the host's close sends 1001 (not its bare 1005) to the plugin's
+ * clients, with the users recorded offline in the database before it closes.
+ */
+import t from 'tap'
+import Fastify from 'fastify'
+import fastifyWebsocket from '@fastify/websocket'
+import { ObjectId } from 'mongodb'
+import realtime from '../../app.js'
+import { ISSUER, SECRET, connect, objectId, signToken, testDatabase } from '../helper.js'
+
+t.test('the host’s @fastify/websocket first: 1009 past MAX_PAYLOAD_BYTES, 1001 at close, presence recorded', async (t) => {
+  const { db, url, name } = await testDatabase(t, 'host_ws')
+  const [ada, grace] = [objectId(), objectId()]
+  await db.collection('users').insertMany([{ _id: new ObjectId(ada), presence: 'offline' }, { _id: new ObjectId(grace), presence: 'offline' }])
+
+  const app = Fastify({ logger: false })
+  await app.register(fastifyWebsocket) // ws's default maxPayload: 100 MiB
+  await app.register(realtime, { prefix: '/realtime', jwt: { secret: SECRET, issuer: ISSUER }, database: { url, name }, realtime: { maxPayloadBytes: 16384 } })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const wsUrl = `ws://127.0.0.1:${(app.server.address() as { port: number }).port}/realtime/ws`
+
+  const big = await connect(t, wsUrl, signToken({ sub: objectId() }))
+  big.send('x'.repeat(8 * 1024 * 1024))
+  t.equal((await big.closed).code, 1009, 'an 8 MiB frame closes with 1009')
+
+  const adaClient = await connect(t, wsUrl, signToken({ sub: ada }))
+  const graceClient = await connect(t, wsUrl, signToken({ sub: grace }))
+  const online = async () => (await db.collection('users').find({ presence: 'online' }).toArray()).length
+  for (let i = 0; i < 100 && (await online()) < 2; i++) await new Promise((r) => setTimeout(r, 50))
+  t.equal(await online(), 2, 'both recorded online')
+
+  await app.close()
+  t.equal((await adaClient.closed).code, 1001, 'ada gets 1001')
+  t.equal((await graceClient.closed).code, 1001, 'grace gets 1001')
+  const users = await db.collection('users').find({ _id: { $in: [new ObjectId(ada), new ObjectId(grace)] } }).toArray()
+  t.same(users.map((user) => user.presence), ['offline', 'offline'], 'both recorded offline once close resolved')
+})
