@@ -25,6 +25,7 @@ const HEAVY = [
   'test/package.test.ts',
   'test/deploy.test.ts',
   'test/bench-smoke.test.ts',
+  'test/polyglot/polyglot.test.ts',
 ]
 
 function testFiles(): string[] {

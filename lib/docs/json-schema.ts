@@ -27,15 +27,22 @@ function anyCase(text: string): string {
   return text.replace(/[a-z]/gi, (c) => `[${c.toLowerCase()}${c.toUpperCase()}]`)
 }
 
-/** The types the protocol keeps for itself (lib/protocol/reserved-types.ts), as one pattern. */
-const RESERVED_PATTERN = `^(?:${RESERVED_TYPES.map(anyCase).join('|')})$|^(?:${RESERVED_PREFIXES.map(anyCase).join('|')})`
+/**
+ * The types the protocol keeps for itself, as one pattern: those of
+ * lib/protocol/reserved-types.ts, every server message's, and the contract's
+ * `presence:*` (section 8), so that no frame is both a protocol message and
+ * an application event.
+ */
+const reservedTypes = [...new Set([...RESERVED_TYPES, ...Object.keys(serverMessages)])]
+const reservedPrefixes = [...new Set([...RESERVED_PREFIXES, 'presence:'])]
+const RESERVED_PATTERN = `^(?:${reservedTypes.map(anyCase).join('|')})$|^(?:${reservedPrefixes.map(anyCase).join('|')})`
 
 /** An event the application pushes (`wsDispatcher` or `POST /publish`): any type the protocol does not reserve. */
 export const ApplicationEventSchema = Type.Object(
   {
     type: Type.String({
       ...EventType,
-      description: `${EventType.description} (${[...RESERVED_TYPES, ...RESERVED_PREFIXES.map((p) => `${p}*`)].join(', ')}, in any case)`,
+      description: `${EventType.description} (${[...reservedTypes, ...reservedPrefixes.map((p) => `${p}*`)].join(', ')}, in any case)`,
       not: { pattern: RESERVED_PATTERN },
     }),
     data: Type.Object({}, { additionalProperties: true, title: 'ApplicationEventData', description: 'As the application sends it' }),

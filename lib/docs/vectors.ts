@@ -77,7 +77,7 @@ const server: Entry[] = [
   { name: 'pong', variant: 'PongMessage', note: '', frame: { type: 'pong', data: {} } },
   { name: 'typing-start', variant: 'TypingStartEvent', note: '', frame: { type: 'typing:start', data: { channel_id: channel, user_id: bob } } },
   { name: 'typing-stop', variant: 'TypingStopEvent', note: '', frame: { type: 'typing:stop', data: { channel_id: channel, user_id: bob } } },
-  { name: 'presence-update-online', variant: 'PresenceUpdateEvent', note: '', frame: { type: 'presence:update', data: { user_id: alice, presence: 'online' } } },
+  { name: 'presence-update-online', variant: 'PresenceUpdateEvent', note: '', frame: { type: 'presence:update', data: { user_id: bob, presence: 'online' } } },
   { name: 'presence-update-offline', variant: 'PresenceUpdateEvent', note: 'a user with no connection, or an invisible one, to others', frame: { type: 'presence:update', data: { user_id: bob, presence: 'offline' } } },
   { name: 'presence-state', variant: 'PresenceStateMessage', pending: 'presence-scope', note: 'the answer to presence:subscribe', frame: { type: 'presence:state', data: { presences: { [alice]: 'invisible', [bob]: 'idle' } } } },
   { name: 'error-invalid-message', variant: 'ErrorMessage', note: 'with request_type and details', frame: { type: 'error', data: { code: 'invalid_message', message: 'typing:start: /data/channel_id: expected an ObjectId (24 hex digits)', request_type: 'typing:start', details: { field: '/data/channel_id', reason: 'expected an ObjectId (24 hex digits)' } } } },
