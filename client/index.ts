@@ -226,6 +226,22 @@ export class RealtimeClient<Events extends object = {}> {
     return () => set.delete(listener)
   }
 
+  /** As `on`, for the next message of `type` only. */
+  once<K extends ServerMessageType | (keyof Events & string)>(type: K, listener: (message: MessageOf<K, Events>) => void): () => void
+  once(type: string, listener: (message: ApplicationEvent) => void): () => void
+  once(type: string, listener: AnyListener): () => void {
+    const off = this.on(type, (message: ApplicationEvent) => {
+      off()
+      listener(message)
+    })
+    return off
+  }
+
+  /** Stops a listener `on` added (the same as calling the function `on` returned). */
+  off(type: string, listener: (message: any) => void): void {
+    this.#listeners.get(type)?.delete(listener)
+  }
+
   /** Listens to every message the server sends. */
   onMessage(listener: (message: ServerMessage | ApplicationEvent) => void): () => void {
     this.#messageListeners.add(listener)

@@ -12,12 +12,13 @@ export type ObjectId = Static<typeof ObjectId>
 /** A state a user may choose for themself while connected. */
 export const ChosenPresence = Type.Union(
   [Type.Literal('online'), Type.Literal('idle'), Type.Literal('dnd'), Type.Literal('invisible')],
-  { description: 'A presence a connected user may choose' },
+  { title: 'ChosenPresence', description: 'A presence a connected user may choose' },
 )
 export type ChosenPresence = Static<typeof ChosenPresence>
 
 /** A user's real presence: what they chose, or offline with no open connection. */
 export const Presence = Type.Union([...ChosenPresence.anyOf, Type.Literal('offline')], {
+  title: 'Presence',
   description: "A user's presence: the chosen state while connected, offline with no connection",
 })
 export type Presence = Static<typeof Presence>
@@ -25,7 +26,7 @@ export type Presence = Static<typeof Presence>
 /** What other users see: invisible is shown as offline. */
 export const VisiblePresence = Type.Union(
   [Type.Literal('online'), Type.Literal('idle'), Type.Literal('dnd'), Type.Literal('offline')],
-  { description: 'The presence other users see (invisible shows as offline)' },
+  { title: 'VisiblePresence', description: 'The presence other users see (invisible shows as offline)' },
 )
 export type VisiblePresence = Static<typeof VisiblePresence>
 
@@ -54,3 +55,14 @@ const chosenPresences: ReadonlySet<unknown> = new Set(ChosenPresence.anyOf.map((
 export function isChosenPresence(value: unknown): value is ChosenPresence {
   return chosenPresences.has(value)
 }
+
+/**
+ * Names an application event's place in the history (contract section 8): a
+ * client keeps the last one it received and sends it back as `since`.
+ */
+export const Offset = Type.String({
+  minLength: 1,
+  description: 'An opaque position in the event history; keep the last one and reconnect with ?since=<offset>',
+  examples: ['1733120000000-0'],
+})
+export type Offset = Static<typeof Offset>

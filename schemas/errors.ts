@@ -16,8 +16,13 @@ export const errorCodes = {
 
 export type ErrorCode = keyof typeof errorCodes
 
+/**
+ * The codes this service sends. Published open (`openEnum`, lib/docs): a
+ * client generated today must still decode an error with a code added later.
+ */
 export const ErrorCode = Type.Union(
   (Object.keys(errorCodes) as ErrorCode[]).map((code) => Type.Literal(code, { description: errorCodes[code] })),
+  { title: 'ErrorCode', openEnum: true },
 )
 
 /** Which field of a message was wrong, and how. */
@@ -26,7 +31,7 @@ export const ErrorDetails = Type.Object(
     field: Type.String({ description: 'JSON pointer to the offending field, e.g. /data/channel_id' }),
     reason: Type.String({ description: 'What is wrong with it' }),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, title: 'ErrorDetails' },
 )
 export type ErrorDetails = Static<typeof ErrorDetails>
 
@@ -36,6 +41,6 @@ export const HttpError = Type.Object(
     error: Type.String({ description: 'A stable machine-readable code, e.g. unauthorized' }),
     message: Type.String(),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, title: 'HttpError' },
 )
 export type HttpError = Static<typeof HttpError>

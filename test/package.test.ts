@@ -173,7 +173,7 @@ t.test('the package as a host project meets it', async (t) => {
       CloseCode: 1001,
       ConfigError: 'function',
       configSections: ['app', 'database', 'jwt', 'redis', 'mediasoup', 'turn', 'realtime'],
-      serverMessages: 6,
+      serverMessages: 7,
       asyncapi: '3.0.0',
       connectedSchema: 'connected',
       deepImport: 'ERR_PACKAGE_PATH_NOT_EXPORTED',

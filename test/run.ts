@@ -32,6 +32,7 @@ const HEAVY = [
   'test/package.test.ts',
   'test/deploy.test.ts',
   'test/bench-smoke.test.ts',
+  'test/polyglot/polyglot.test.ts',
 ]
 
 function testFiles(): string[] {

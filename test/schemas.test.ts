@@ -15,9 +15,10 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { Parser } from '@asyncapi/parser'
 import ts from 'typescript'
-import { buildAsyncApi, generatedFiles, jsonSchemaFiles, publishedMessages } from '../lib/docs/asyncapi.js'
+import { buildAsyncApi, generatedFiles } from '../lib/docs/asyncapi.js'
+import { jsonSchemaFiles, publishedMessages } from '../lib/docs/json-schema.js'
 import { CloseCode } from '../lib/connections/close-codes.js'
-import { clientMessages } from '../schemas/client-messages.js'
+import { contractClientMessages } from '../schemas/client-messages.js'
 import { errorCodes } from '../schemas/errors.js'
 import { serverMessages } from '../schemas/server-messages.js'
 import type { MemoryMembershipStore } from '../lib/membership/membership-store-memory.js'
@@ -48,9 +49,9 @@ t.test('the committed files in generated/ are up to date with schemas/ (run `npm
     t.ok(committed === text, `generated/${file} is current`)
   }
   const messageFiles = [...jsonSchemaFiles().keys()]
-  for (const type of Object.keys(clientMessages)) t.ok(messageFiles.includes(`client/${type.replace(':', '-')}.json`), `client ${type} has its file`)
+  for (const type of Object.keys(contractClientMessages)) t.ok(messageFiles.includes(`client/${type.replace(':', '-')}.json`), `client ${type} has its file`)
   for (const type of Object.keys(serverMessages)) t.ok(messageFiles.includes(`server/${type.replace(':', '-')}.json`), `server ${type} has its file`)
-  t.ok(messageFiles.includes('client/message.json') && messageFiles.includes('server/message.json'), 'a union per direction')
+  t.ok(messageFiles.includes('client/frame.json') && messageFiles.includes('server/frame.json'), 'a union per direction')
 })
 
 t.test('GET /asyncapi.json serves the generated document', async (t) => {
@@ -73,28 +74,35 @@ t.test('the AsyncAPI document passes @asyncapi/parser and describes the whole pr
   t.equal(document.version(), '3.0.0')
   const channel = document.channels().get('ws')
   t.equal(channel?.address(), '/ws', 'the /ws channel')
-  const query = channel?.bindings().get('ws')?.value() as { query?: { required?: string[]; properties?: Record<string, unknown> } }
-  t.same(query?.query?.required, ['token'], 'with its required token query parameter')
-  t.ok(query?.query?.properties?.token)
+  const binding = channel?.bindings().get('ws')?.value() as { query?: { properties?: Record<string, unknown> }; headers?: { properties?: Record<string, unknown> } }
+  t.ok(binding?.query?.properties?.token && binding?.headers?.properties?.Authorization, 'the token in ?token= or Authorization: Bearer')
+  t.ok(document.info().license()?.name(), 'info.license')
 
+  // One message and one operation per direction, its payload the direction's discriminated union.
+  t.same(channel?.messages().all().map((m) => m.id()).sort(), ['ClientFrame', 'ServerFrame'])
+  t.same(document.operations().all().map((o) => [o.id(), o.action(), o.messages().all().map((m) => m.id())]).sort(), [
+    ['receiveClientFrames', 'receive', ['ClientFrame']],
+    ['sendServerFrames', 'send', ['ServerFrame']],
+  ])
   const published = publishedMessages()
-  const channelMessages = channel?.messages().all() ?? []
-  t.same(channelMessages.map((m) => m.id()).sort(), published.map((m) => m.id).sort(), 'every message both ways, and application events')
-  for (const message of published) {
-    const parsed = channel?.messages().get(message.id)
-    t.equal(parsed?.name(), message.type, `${message.id} is named by its type`)
-    t.same(withoutParserIds(parsed?.payload()?.json()), message.schema, `${message.id}'s payload is its published JSON Schema`)
-    const operation = document.operations().get(message.id)
-    t.equal(operation?.action(), message.direction === 'client' ? 'receive' : 'send', `${message.id}: the service ${operation?.action()}s it`)
+  for (const direction of ['client', 'server'] as const) {
+    const union = withoutParserIds(channel?.messages().get(direction === 'client' ? 'ClientFrame' : 'ServerFrame')?.payload()?.json()) as { discriminator?: string; oneOf?: Array<{ title?: string }> }
+    t.equal(union.discriminator, 'type', `${direction}: discriminated on type`)
+    t.same(union.oneOf?.map((m) => m.title), published.filter((m) => m.direction === direction).map((m) => m.name), `${direction}: every message, titled`)
   }
-  t.same(document.operations().get('client.ping')?.reply()?.messages().all().map((m) => m.id()), ['server.pong'], 'ping is answered by pong')
+  for (const message of published) {
+    t.ok((message.schema.examples as unknown[]).length > 0, `${message.name} has examples`)
+    t.notOk(JSON.stringify(message.schema).includes('"anyOf"'), `${message.name}: enums as enum, no anyOf`)
+  }
+  const http = document.extensions().get('x-http')?.value() as Record<string, { responses?: Record<string, unknown> }>
+  t.same(Object.keys(http['POST /publish']?.responses ?? {}), ['202', '400', '401', '404', '413', '415', '503'], 'every status of POST /publish')
+  t.same(Object.keys(http['GET /ready']?.responses ?? {}), ['200', '503'])
 
-  const errorExtension = channel?.messages().get('server.error')?.extensions().get('x-error-codes')?.value()
+  const errorExtension = channel?.messages().get('ServerFrame')?.extensions().get('x-error-codes')?.value()
   t.same(errorExtension, errorCodes, 'the error codes, with when each is sent')
   const closeCodes = channel?.extensions().get('x-close-codes')?.value() as Record<string, { name: string }>
   t.same(Object.keys(closeCodes).map(Number).sort(), Object.values(CloseCode).sort(), 'every close code')
   for (const [name, code] of Object.entries(CloseCode)) t.equal(closeCodes[code]?.name, name)
-  const http = document.extensions().get('x-http')?.value() as Record<string, unknown>
   t.ok(http['GET /presence'] && http['GET /asyncapi.json'], 'the HTTP endpoints beside the socket')
   t.match(document.info().description(), /GET \/presence/)
   t.same(JSON.parse(text), buildAsyncApi())
@@ -153,7 +161,9 @@ t.test('types generated from the JSON Schemas by json-schema-to-typescript compi
   const received: ServerMessage[] = [...a.received, ...b.received]
   const protocol = received.filter((m) => m.type in serverMessages)
   const pushed = received.filter((m) => !(m.type in serverMessages))
-  t.same([...new Set(protocol.map((m) => m.type))].sort(), Object.keys(serverMessages).sort(), 'every server message type was captured')
+  // presence:state answers presence:subscribe, which the server does not handle yet (lib/docs/vectors.ts `pending`).
+  const sentToday = Object.keys(serverMessages).filter((type) => type !== 'presence:state')
+  t.same([...new Set(protocol.map((m) => m.type))].sort(), sentToday.sort(), 'every server message type the server sends today was captured')
   t.same(
     [...new Set(protocol.filter((m) => m.type === 'error').map((m) => m.data.code))].sort(),
     ['forbidden', 'invalid_json', 'invalid_message', 'unauthorized', 'unknown_type'],
@@ -165,13 +175,14 @@ t.test('types generated from the JSON Schemas by json-schema-to-typescript compi
   const dir = await mkdtemp(join(tmpdir(), 'roomler-types-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   await generateTypes(dir)
-  t.ok((await readFile(join(dir, 'server/message.d.ts'), 'utf8')).includes('export type ServerMessage'), 'json2ts wrote the server union')
+  t.ok((await readFile(join(dir, 'server/frame.d.ts'), 'utf8')).includes('export type ServerFrame'), 'json2ts wrote the server union')
   await writeFile(
     join(dir, 'check.ts'),
-    `import type { ServerMessage, PresenceUpdateEvent } from './server/message.js'
+    `import type { ServerFrame as ServerMessage, PresenceUpdateEvent } from './server/frame.js'
 import type { ApplicationEvent } from './server/application-event.js'
 import type { ErrorMessage } from './server/error.js'
-import type { ClientMessage } from './client/message.js'
+import type { ConnectedMessage } from './server/connected.js'
+import type { ClientFrame as ClientMessage } from './client/frame.js'
 import type { TypingStartMessage } from './client/typing-start.js'
 
 export const received: ServerMessage[] = ${JSON.stringify(protocol, null, 2)}
@@ -181,14 +192,16 @@ export const sent: ClientMessage[] = ${JSON.stringify(sent, null, 2)}
 // The types are not loose: each of these is a compile error.
 // @ts-expect-error away is no presence
 export const badPresence: PresenceUpdateEvent = { type: 'presence:update', data: { user_id: 'a', presence: 'away' } }
-// @ts-expect-error no such error code
-export const badCode: ErrorMessage = { type: 'error', data: { code: 'oops', message: 'm' } }
+// Error codes are open: a code added later still decodes.
+export const laterCode: ErrorMessage = { type: 'error', data: { code: 'oops', message: 'm' } }
+// @ts-expect-error an error carries a message
+export const noMessage: ErrorMessage = { type: 'error', data: { code: 'forbidden' } }
 // @ts-expect-error typing:start carries channel_id and nothing else
 export const extraField: TypingStartMessage = { type: 'typing:start', data: { channel_id: 'c', user_id: 'u' } }
 // @ts-expect-error a client cannot choose offline
 export const offline: ClientMessage = { type: 'presence:update', data: { presence: 'offline' } }
 // @ts-expect-error connected carries user_id
-export const noUser: ServerMessage = { type: 'connected', data: {} }
+export const noUser: ConnectedMessage = { type: 'connected', data: {} }
 `,
   )
   t.same(typeCheck(dir, 'check.ts'), [], 'tsc accepts every captured message and rejects the wrong ones')

@@ -1,26 +1,23 @@
 /**
  * The protocol as published documents, built from the TypeBox definitions in
- * `schemas/`: one JSON Schema per message both ways, a union per direction,
+ * `schemas/` (spelled for generators by ./json-schema.ts): one JSON Schema per
+ * message both ways, a discriminated union per direction, the golden frames,
  * and an AsyncAPI 3.0 document of the whole protocol. `npm run schemas`
  * writes them into `generated/`; `GET /asyncapi.json` serves the same document.
  */
-import { Type, type TSchema } from '@sinclair/typebox'
-import * as clientModule from '../../schemas/client-messages.js'
-import { clientMessages } from '../../schemas/client-messages.js'
-import * as serverModule from '../../schemas/server-messages.js'
-import { serverMessages } from '../../schemas/server-messages.js'
 import { errorCodes, HttpError } from '../../schemas/errors.js'
-import { EventType, MAX_PRESENCE_IDS, PresenceAnswer, PresenceQuery, PublishAnswer, PublishBody } from '../../schemas/http.js'
+import { MAX_PRESENCE_IDS, PresenceAnswer, PresenceQuery, PublishAnswer, PublishBody } from '../../schemas/http.js'
 import { CloseCode, Closes } from '../connections/close-codes.js'
-import { RESERVED_PREFIXES, RESERVED_TYPES } from '../protocol/reserved-types.js'
+import { frameSchema, frameTitles, hoist, jsonSchemaFiles, publishedMessages, publishSchema, type Direction, type JsonSchema } from './json-schema.js'
+import { goldenFrames } from './vectors.js'
 
 /** The version of the protocol the document describes (not the package's). */
 export const PROTOCOL_VERSION = '1.0.0'
-/** The dialect of every published JSON Schema (AsyncAPI's default schema format is a superset of it). */
-export const JSON_SCHEMA_DIALECT = 'http://json-schema.org/draft-07/schema#'
-
-export type Direction = 'client' | 'server'
-export type JsonSchema = Record<string, unknown>
+/**
+ * The project has not chosen a license yet (package.json names none); the
+ * document says so rather than inventing one. Change both together.
+ */
+export const LICENSE = { name: 'UNLICENSED', url: 'https://docs.npmjs.com/cli/configuring-npm/package-json#license' }
 
 /** What a client should do after each close code the server sends (the close table's advice). */
 export const closeCodeAdvice = Closes
@@ -29,116 +26,11 @@ export const closeCodeAdvice = Closes
 /** The answers `/ws` gives instead of upgrading (contract section 2). */
 export const upgradeRefusals = {
   400: 'The token’s `sub` is not a 24-hex ObjectId; do not retry',
-  401: 'The token is missing, malformed, badly signed, expired, of the wrong issuer or type, or not HS256; do not retry with it',
+  401: 'The token is missing, malformed, badly signed, expired, of the wrong issuer or type, or not HS256, or `?token=` and `Authorization: Bearer` differ; do not retry with it',
   403: 'The `Origin` is not one of ROOMLER__APP__CORS_ORIGINS; do not retry',
+  404: 'An upgrade on any path but `/ws` (`/ws/` included)',
   429: 'The user already holds MAX_CONNECTIONS_PER_USER connections; retry after a backoff',
 } as const
-
-/** Matches `text` whatever its case: JSON Schema patterns have no flags. */
-function anyCase(text: string): string {
-  return text.replace(/[a-z]/gi, (c) => `[${c.toLowerCase()}${c.toUpperCase()}]`)
-}
-
-/** The types the protocol keeps for itself (lib/protocol/reserved-types.ts), as one pattern. */
-const RESERVED_PATTERN = `^(?:${RESERVED_TYPES.map(anyCase).join('|')})$|^(?:${RESERVED_PREFIXES.map(anyCase).join('|')})`
-
-/** An event the application pushes (`wsDispatcher` or `POST /publish`): any type the protocol does not reserve. */
-export const ApplicationEventSchema = Type.Object(
-  {
-    type: Type.String({
-      ...EventType,
-      description: `${EventType.description} (${[...RESERVED_TYPES, ...RESERVED_PREFIXES.map((p) => `${p}*`)].join(', ')}, in any case)`,
-      not: { pattern: RESERVED_PATTERN },
-    }),
-    data: Type.Object({}, { additionalProperties: true, description: 'As the application sends it' }),
-  },
-  { additionalProperties: false, description: 'An event pushed by the application that embeds or stands beside the service' },
-)
-
-/** The name a schema is exported under in its module: the title of its published form. */
-function exportName(module: Record<string, unknown>, schema: TSchema): string {
-  const name = Object.entries(module).find(([, value]) => value === schema)?.[0]
-  if (!name) throw new Error(`schema ${String(schema.$id)} is not exported by name`)
-  return name
-}
-
-/** Keywords that are TypeBox's or this service's own, not part of the published schema. */
-const PRIVATE_KEYWORDS = new Set(['$id', 'errorMessage'])
-
-function strip(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(strip)
-  if (value === null || typeof value !== 'object') return value
-  const out: JsonSchema = {}
-  for (const [key, inner] of Object.entries(value)) if (!PRIVATE_KEYWORDS.has(key)) out[key] = strip(inner)
-  return out
-}
-
-/** A TypeBox schema as plain JSON Schema, titled, with `title` and `description` first for the reader. */
-export function publishSchema(schema: TSchema, title: string, description?: string): JsonSchema {
-  const { description: own, ...rest } = strip(schema) as JsonSchema
-  const text = description ?? own
-  return { title, ...(text === undefined ? {} : { description: text }), ...rest }
-}
-
-/** The file a message's schema is published in, under `json-schema/`: `client/typing-start.json`. */
-export function schemaFile(direction: Direction, type: string): string {
-  return `${direction}/${type.replace(/[^a-zA-Z0-9_-]/g, '-')}.json`
-}
-
-export interface PublishedMessage {
-  direction: Direction
-  type: string
-  /** The TypeBox export name, also the schema's title: `TypingStartMessage`. */
-  name: string
-  /** Its id in the AsyncAPI document: `client.typing-start`. */
-  id: string
-  schema: JsonSchema
-  file: string
-}
-
-/** Every message of the protocol both ways, application events last. */
-export function publishedMessages(): PublishedMessage[] {
-  const messages: PublishedMessage[] = []
-  const add = (direction: Direction, type: string, name: string, schema: JsonSchema) =>
-    messages.push({ direction, type, name, id: `${direction}.${type.replace(/:/g, '-')}`, schema, file: schemaFile(direction, type) })
-  for (const [type, schema] of Object.entries(clientMessages)) {
-    add('client', type, exportName(clientModule, schema), publishSchema(schema, exportName(clientModule, schema)))
-  }
-  for (const [type, schema] of Object.entries(serverMessages)) {
-    add('server', type, exportName(serverModule, schema), publishSchema(schema, exportName(serverModule, schema)))
-  }
-  add('server', 'application-event', 'ApplicationEvent', publishSchema(ApplicationEventSchema, 'ApplicationEvent'))
-  return messages
-}
-
-/** The union of every message one way, each member titled: `client/message.json`, `server/message.json`. */
-function unionSchemas(messages: PublishedMessage[]): Array<{ file: string; schema: JsonSchema }> {
-  const members = (direction: Direction) =>
-    messages.filter((m) => m.direction === direction && m.type !== 'application-event').map((m) => m.schema)
-  return [
-    {
-      file: 'client/message.json',
-      schema: { title: 'ClientMessage', description: 'Every message a client may send', anyOf: members('client') },
-    },
-    {
-      file: 'server/message.json',
-      schema: {
-        title: 'ServerMessage',
-        description: 'Every message the protocol itself sends; events the application pushes (application-event.json) come besides',
-        anyOf: members('server'),
-      },
-    },
-  ]
-}
-
-/** Every published JSON Schema file, by its path under `json-schema/`. */
-export function jsonSchemaFiles(): Map<string, JsonSchema> {
-  const files = new Map<string, JsonSchema>()
-  const messages = publishedMessages()
-  for (const message of messages) files.set(message.file, { $schema: JSON_SCHEMA_DIALECT, ...message.schema })
-  for (const { file, schema } of unionSchemas(messages)) files.set(file, { $schema: JSON_SCHEMA_DIALECT, ...schema })
-  return files
-}
 
 function table(header: [string, string], rows: Array<[string, string]>): string {
   return [`| ${header[0]} | ${header[1]} |`, '|---|---|', ...rows.map(([a, b]) => `| ${a} | ${b} |`)].join('\n')
@@ -150,7 +42,7 @@ const closeCodeRows = (Object.keys(CloseCode) as Array<keyof typeof CloseCode>).
 
 const description = `Presence, typing indicators and application events over one WebSocket, for a chat product beside Roomler2.
 
-Open \`GET /ws?token=<access token>\`. The token is a Roomler2 access token (HS256 JWT with \`sub\`, \`iss\`, \`exp\`, \`token_type: "access"\`). A refused connection is answered over HTTP before any upgrade, with a JSON body \`{ "error", "message" }\`:
+Open \`GET /ws?token=<access token>\`, or \`GET /ws\` with \`Authorization: Bearer <access token>\` where the client can set headers (a native app: the token stays out of proxy logs). The token is a Roomler2 access token (HS256 JWT with \`sub\`, \`iss\`, \`exp\`, \`token_type: "access"\`). A refused connection is answered over HTTP before any upgrade, with a JSON body \`{ "error", "message" }\`:
 
 ${table(['status', 'when'], Object.entries(upgradeRefusals).map(([status, when]) => [`\`${status}\``, when]))}
 
@@ -165,56 +57,88 @@ ${table(['close code', 'meaning'], closeCodeRows)}
 HTTP beside the socket: \`GET /presence?user_ids=<id>,…\` with \`Authorization: Bearer <access token>\` answers the visible presence of up to ${MAX_PRESENCE_IDS} users, so a client can draw the list it opens with; \`GET /health\`, \`GET /ready\`; \`GET /asyncapi.json\` serves this document (see \`x-http\`).`
 
 const ref = (path: string) => ({ $ref: path })
+const json = (schema: string) => ({ contentType: 'application/json', schema: ref(`#/components/schemas/${schema}`) })
 
-/** The AsyncAPI 3.0 document of the whole protocol. */
+/** Every HTTP endpoint beside the socket, with every status it answers. */
+function httpEndpoints(): JsonSchema {
+  return {
+    'GET /presence': {
+      description: `Visible presence of up to ${MAX_PRESENCE_IDS} users (the asker’s own is real; unknown ids are offline)`,
+      headers: { Authorization: 'Bearer <access token>' },
+      query: ref('#/components/schemas/PresenceQuery'),
+      responses: {
+        200: json('PresenceAnswer'),
+        400: { ...json('HttpError'), description: `user_ids missing, not ObjectIds, or more than ${MAX_PRESENCE_IDS}` },
+        401: { ...json('HttpError'), description: 'no valid access token' },
+      },
+    },
+    'GET /health': { description: 'While the process runs', responses: { 200: { description: 'alive' } } },
+    'GET /ready': {
+      description: 'Whether every dependency answers',
+      responses: { 200: { description: 'ready, with the state of each dependency' }, 503: { description: 'a dependency (the database, Redis) is down; the body names it' } },
+    },
+    'GET /metrics': {
+      description: 'Prometheus text: connections, users, messages in and out by type, errors by code, closed slow consumers',
+      responses: { 200: { contentType: 'text/plain; version=0.0.4' } },
+    },
+    'POST /publish': {
+      description: 'The application pushes an event (standalone); enabled by ROOMLER__REALTIME__API_KEY',
+      headers: { Authorization: 'Bearer <ROOMLER__REALTIME__API_KEY>' },
+      body: json('PublishBody'),
+      responses: {
+        202: json('PublishAnswer'),
+        400: { ...json('HttpError'), description: 'a body that breaks the schema, not exactly one of user_ids/channel_id/everyone, or a reserved type' },
+        401: { ...json('HttpError'), description: 'no or a wrong API key' },
+        404: { ...json('HttpError'), description: 'ROOMLER__REALTIME__API_KEY is unset: the route is disabled' },
+        413: { ...json('HttpError'), description: 'a body over 1 MiB' },
+        415: { ...json('HttpError'), description: 'a Content-Type other than application/json' },
+        503: { ...json('HttpError'), description: 'the channel’s members could not be read; retry' },
+      },
+    },
+    'GET /asyncapi.json': { description: 'This document', responses: { 200: { contentType: 'application/json' } } },
+  }
+}
+
+/** The message a whole direction is: its payload the direction's union, its examples every valid golden frame. */
+function frameMessage(direction: Direction): JsonSchema {
+  const title = frameTitles[direction]
+  return {
+    name: title,
+    title,
+    summary: direction === 'client' ? 'A frame a client sends' : 'A frame the service sends',
+    contentType: 'application/json',
+    payload: ref(`#/components/schemas/${title}`),
+    examples: goldenFrames(direction)
+      .filter((golden) => golden.valid)
+      .map((golden) => ({ name: `${direction}-${golden.name}`, summary: golden.note || golden.variant, payload: golden.frame })),
+    ...(direction === 'server' ? { 'x-error-codes': errorCodes } : {}),
+  }
+}
+
+/**
+ * The AsyncAPI 3.0 document of the whole protocol. One message and one
+ * operation per direction, each message's payload its direction's `oneOf`
+ * discriminated on `type`: the shape with which Modelina writes one union per
+ * direction (one operation listing every message broke its Go, Java and
+ * Python output). Every message's own schema is in `components.schemas`.
+ */
 export function buildAsyncApi(): JsonSchema {
   const messages = publishedMessages()
-  const componentMessages: JsonSchema = {}
-  const componentSchemas: JsonSchema = {}
-  const channelMessages: JsonSchema = {}
-  const operations: JsonSchema = {}
-
-  for (const message of messages) {
-    const { title, description: summary, ...schema } = message.schema
-    componentSchemas[message.name] = { title, description: summary, ...schema }
-    componentMessages[message.id] = {
-      name: message.type,
-      title: message.name,
-      summary,
-      contentType: 'application/json',
-      payload: ref(`#/components/schemas/${message.name}`),
-      ...(message.type === 'error'
-        ? { 'x-error-codes': errorCodes }
-        : {}),
-    }
-    channelMessages[message.id] = ref(`#/components/messages/${message.id}`)
-    const sentByClient = message.direction === 'client'
-    operations[message.id] = {
-      // The document describes the service: it receives what clients send, and sends the rest.
-      action: sentByClient ? 'receive' : 'send',
-      channel: ref('#/channels/ws'),
-      summary: sentByClient ? `A client sends ${message.type}` : `The service sends ${message.type === 'application-event' ? 'an application event' : message.type}`,
-      messages: [ref(`#/channels/ws/messages/${message.id}`)],
-      ...(message.type === 'ping'
-        ? { reply: { channel: ref('#/channels/ws'), messages: [ref('#/channels/ws/messages/server.pong')] } }
-        : {}),
-    }
+  const schemas: Record<string, JsonSchema> = {}
+  for (const direction of ['client', 'server'] as const) {
+    const members = messages
+      .filter((m) => m.direction === direction)
+      .map((m) => {
+        schemas[m.name] = hoist(m.schema, '#/components/schemas/', schemas)
+        return ref(`#/components/schemas/${m.name}`)
+      })
+    schemas[frameTitles[direction]] = frameSchema(direction, members)
   }
-  componentSchemas.ClientMessage = {
-    title: 'ClientMessage',
-    description: 'Every message a client may send',
-    anyOf: messages.filter((m) => m.direction === 'client').map((m) => ref(`#/components/schemas/${m.name}`)),
-  }
-  componentSchemas.ServerMessage = {
-    title: 'ServerMessage',
-    description: 'Every message the protocol itself sends (application events come besides)',
-    anyOf: messages.filter((m) => m.direction === 'server' && m.type !== 'application-event').map((m) => ref(`#/components/schemas/${m.name}`)),
-  }
-  componentSchemas.HttpError = publishSchema(HttpError, 'HttpError', 'The JSON body of every refusal over HTTP')
-  componentSchemas.PresenceQuery = publishSchema(PresenceQuery, 'PresenceQuery')
-  componentSchemas.PresenceAnswer = publishSchema(PresenceAnswer, 'PresenceAnswer')
-  componentSchemas.PublishBody = publishSchema(PublishBody, 'PublishBody', 'One event and its recipients: exactly one of user_ids, channel_id or everyone')
-  componentSchemas.PublishAnswer = publishSchema(PublishAnswer, 'PublishAnswer')
+  schemas.HttpError = publishSchema(HttpError, 'HttpError', 'The JSON body of every refusal over HTTP')
+  schemas.PresenceQuery = publishSchema(PresenceQuery, 'PresenceQuery')
+  schemas.PresenceAnswer = hoist(publishSchema(PresenceAnswer, 'PresenceAnswer'), '#/components/schemas/', schemas)
+  schemas.PublishBody = publishSchema(PublishBody, 'PublishBody', 'One event and its recipients: exactly one of user_ids, channel_id or everyone')
+  schemas.PublishAnswer = publishSchema(PublishAnswer, 'PublishAnswer')
 
   return {
     asyncapi: '3.0.0',
@@ -223,6 +147,7 @@ export function buildAsyncApi(): JsonSchema {
       title: 'Roomler Realtime',
       version: PROTOCOL_VERSION,
       description,
+      license: LICENSE,
       tags: [{ name: 'presence' }, { name: 'typing' }, { name: 'events' }],
     },
     defaultContentType: 'application/json',
@@ -240,15 +165,19 @@ export function buildAsyncApi(): JsonSchema {
         title: 'The realtime connection',
         description: 'One WebSocket per tab or device. The upgrade happens only after the token is verified; refusals are HTTP answers (see x-upgrade-refusals). The server closes with the codes in x-close-codes.',
         servers: [ref('#/servers/standalone')],
-        messages: channelMessages,
+        messages: { ClientFrame: ref('#/components/messages/ClientFrame'), ServerFrame: ref('#/components/messages/ServerFrame') },
         bindings: {
           ws: {
             method: 'GET',
+            headers: {
+              type: 'object',
+              properties: { Authorization: { type: 'string', description: 'Bearer <access token>, instead of ?token= (the same rules; both, differing, get 401)' } },
+            },
             query: {
               type: 'object',
-              required: ['token'],
               properties: {
-                token: { type: 'string', description: 'A Roomler2 access token (HS256 JWT, token_type "access")' },
+                token: { type: 'string', description: 'A Roomler2 access token (HS256 JWT, token_type "access"), unless sent as Authorization: Bearer' },
+                since: { type: 'string', description: 'The last offset the client received: the missed application events follow connected (section 8)' },
               },
             },
             bindingVersion: '0.1.0',
@@ -263,31 +192,23 @@ export function buildAsyncApi(): JsonSchema {
         ),
       },
     },
-    operations,
-    components: { schemas: componentSchemas, messages: componentMessages },
-    'x-http': {
-      'GET /presence': {
-        description: `Visible presence of up to ${MAX_PRESENCE_IDS} users (the asker’s own is real; unknown ids are offline)`,
-        headers: { Authorization: 'Bearer <access token>' },
-        query: ref('#/components/schemas/PresenceQuery'),
-        responses: { 200: ref('#/components/schemas/PresenceAnswer'), 400: ref('#/components/schemas/HttpError'), 401: ref('#/components/schemas/HttpError') },
+    operations: {
+      receiveClientFrames: {
+        // The document describes the service: it receives what clients send, and sends the rest.
+        action: 'receive',
+        channel: ref('#/channels/ws'),
+        summary: 'The service receives every frame a client sends (a ping is answered by a pong)',
+        messages: [ref('#/channels/ws/messages/ClientFrame')],
       },
-      'GET /health': { description: '200 while the process runs' },
-      'GET /ready': { description: '200, or 503 with the state of each dependency' },
-      'GET /metrics': { description: 'Prometheus text: connections, users, messages in and out by type, errors by code, closed slow consumers' },
-      'POST /publish': {
-        description: 'The application pushes an event (standalone); enabled by ROOMLER__REALTIME__API_KEY, 404 without it',
-        headers: { Authorization: 'Bearer <ROOMLER__REALTIME__API_KEY>' },
-        body: ref('#/components/schemas/PublishBody'),
-        responses: {
-          202: ref('#/components/schemas/PublishAnswer'),
-          400: ref('#/components/schemas/HttpError'),
-          401: ref('#/components/schemas/HttpError'),
-          404: ref('#/components/schemas/HttpError'),
-        },
+      sendServerFrames: {
+        action: 'send',
+        channel: ref('#/channels/ws'),
+        summary: 'The service sends the protocol’s messages and the application’s events',
+        messages: [ref('#/channels/ws/messages/ServerFrame')],
       },
-      'GET /asyncapi.json': { description: 'This document' },
     },
+    components: { schemas, messages: { ClientFrame: frameMessage('client'), ServerFrame: frameMessage('server') } },
+    'x-http': httpEndpoints(),
   }
 }
 
@@ -301,5 +222,6 @@ export function generatedFiles(): Map<string, string> {
   const files = new Map<string, string>()
   files.set('asyncapi.json', toJsonText(buildAsyncApi()))
   for (const [file, schema] of jsonSchemaFiles()) files.set(`json-schema/${file}`, toJsonText(schema))
+  for (const direction of ['client', 'server'] as const) files.set(`vectors/${direction}.json`, toJsonText(goldenFrames(direction)))
   return files
 }
