@@ -1,34 +1,29 @@
 // The load generator: one process (the runner starts several when one may not
 // hold the sockets), driven over IPC by bench/run.mjs. Speaks the contract on
-// `ws` (or Socket.IO's wire format on `ws`, for the Socket.IO baseline),
-// connects users with real tokens, measures receipts per event, samples the
+// `ws` (or Socket.IO's wire format on `ws`, for the Socket.IO baseline, or
+// Centrifugo's JSON protocol: see centrifugo.mjs), connects users with real tokens, measures receipts per event, samples the
 // server's CPU from /proc around its measured windows, and reports its own CPU
 // and event-loop utilisation so a reader can tell when it is the limit.
 import { performance } from 'node:perf_hooks'
 import WebSocket from 'ws'
 import { cpuMicros, percentile } from './lib/common.mjs'
+import * as centrifugo from './lib/centrifugo-client.mjs'
 
 const conns = [] // { ws, user, proto }
 let phase = null // the running measurement, or null
 let errors = 0
+const failReasons = new Map() // why connections failed, during one connect command
 // What the server believes of each user, kept across phases: typing per user, idle per announcer.
 const typingNow = new Map()
 const idleNow = new Map()
 
-function encode(proto, type, data) {
-  return proto === 'sio' ? `42${JSON.stringify([type, data])}` : JSON.stringify({ type, data })
+function encode(conn, type, data) {
+  if (conn.proto === 'centrifugo') return centrifugo.publish(conn, type, data)
+  return conn.proto === 'sio' ? `42${JSON.stringify([type, data])}` : JSON.stringify({ type, data })
 }
 
-function onText(conn, text) {
-  let msg
-  if (conn.proto === 'sio') {
-    const c = text.charCodeAt(0)
-    if (c === 50 /* 2: engine ping */) return conn.ws.send('3')
-    if (c === 48 /* 0: engine open */) return conn.ws.send('40')
-    if (!text.startsWith('42')) return
-    const arr = JSON.parse(text.slice(2))
-    msg = { type: arr[0], data: arr[1] }
-  } else msg = JSON.parse(text)
+/** What a receipt means to the running phase, whatever the wire format. */
+function onMessage(conn, msg) {
   switch (msg.type) {
     case 'connected':
       conn.onConnected?.()
@@ -47,22 +42,51 @@ function onText(conn, text) {
   }
 }
 
-function open(base, proto, user, token) {
-  const url = proto === 'sio' ? `${base}/socket.io/?EIO=4&transport=websocket&token=${token}` : `${base}/ws?token=${token}`
+function onText(conn, text) {
+  if (conn.proto === 'centrifugo') return centrifugo.onFrame(conn, text, onMessage)
+  let msg
+  if (conn.proto === 'sio') {
+    const c = text.charCodeAt(0)
+    if (c === 50 /* 2: engine ping */) return conn.ws.send('3')
+    if (c === 48 /* 0: engine open */) return conn.ws.send('40')
+    if (!text.startsWith('42')) return
+    const arr = JSON.parse(text.slice(2))
+    msg = { type: arr[0], data: arr[1] }
+  } else msg = JSON.parse(text)
+  onMessage(conn, msg)
+}
+
+const URLS = {
+  plain: (base, token) => `${base}/ws?token=${token}`,
+  sio: (base, token) => `${base}/socket.io/?EIO=4&transport=websocket&token=${token}`,
+  centrifugo: (base) => `${base}/connection/websocket`,
+}
+
+/** One connection, resolved once the server said it is connected (and, on Centrifugo, subscribed to `channels`). */
+function open(base, proto, user, token, channels = []) {
   return new Promise((resolve) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false })
+    const ws = new WebSocket(URLS[proto](base, token), { perMessageDeflate: false })
     const conn = { ws, user, proto, onConnected: null }
-    const timer = setTimeout(() => done(false), 20_000)
-    function done(ok) {
+    const timer = setTimeout(() => done(false, 'no answer in 20 s'), 20_000)
+    let settled = false
+    function done(ok, why) {
+      if (settled) return
+      settled = true
       clearTimeout(timer)
+      if (!ok) {
+        // Why it failed, counted by reason for the runner's log; the socket goes with it.
+        failReasons.set(why, (failReasons.get(why) ?? 0) + 1)
+        ws.terminate()
+      }
       resolve(ok ? conn : null)
     }
     conn.onConnected = () => done(true)
     ws.on('message', (data, isBinary) => {
       if (!isBinary) onText(conn, data.toString())
     })
-    ws.on('error', () => done(false))
-    ws.on('close', () => done(false))
+    ws.on('error', (error) => done(false, error.code ?? error.message))
+    ws.on('close', (code) => done(false, `closed ${code}`))
+    if (proto === 'centrifugo') ws.on('open', () => centrifugo.handshake(conn, token, channels, (ok) => done(ok, 'refused by a reply')))
   })
 }
 
@@ -78,20 +102,23 @@ function ownLoad(before) {
 const serverCpu = (pids) => pids.reduce((sum, pid) => sum + cpuMicros(pid), 0)
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
-async function connect({ base, proto, users, tokens, concurrency = 100 }) {
+async function connect({ base, proto, users, tokens, channels, concurrency = 100 }) {
   const before = usage()
   let next = 0
   let failed = 0
   async function lane() {
     while (next < users.length) {
       const i = next++
-      const conn = await open(base, proto, users[i], tokens[i])
+      const conn = await open(base, proto, users[i], tokens[i], channels?.[i])
       if (conn) conns.push(conn)
       else failed++
     }
   }
+  failReasons.clear()
   await Promise.all(Array.from({ length: Math.min(concurrency, users.length) }, lane))
-  return { connected: conns.length, failed, ms: performance.now() - before.t, ...ownLoad(before) }
+  const result = { connected: conns.length, failed, ms: performance.now() - before.t, ...ownLoad(before) }
+  if (failed > 0) result.failReasons = Object.fromEntries(failReasons)
+  return result
 }
 
 /** Latencies (ms) gathered in a growable typed array. */
@@ -139,7 +166,7 @@ async function typing({ mode, senders, rate, durationMs, warmMs, serverPids }) {
     s.sentAt = performance.now()
     expectedTotal += s.expected
     sent++
-    s.conn.ws.send(encode(s.conn.proto, s.typing ? 'typing:start' : 'typing:stop', { channel_id: s.channel }))
+    s.conn.ws.send(encode(s.conn, s.typing ? 'typing:start' : 'typing:stop', { channel_id: s.channel }))
   }
   phase = {
     typingReceipt(user) {
@@ -233,7 +260,7 @@ async function presence({ mode, announcers, count, durationMs, warmMs, serverPid
     a.got = 0
     a.sentAt = performance.now()
     expectedTotal += expected
-    a.conn.ws.send(encode(a.conn.proto, 'presence:update', { presence: a.idle ? 'idle' : 'online' }))
+    a.conn.ws.send(encode(a.conn, 'presence:update', { presence: a.idle ? 'idle' : 'online' }))
   }
   phase = {
     presenceReceipt(user) {

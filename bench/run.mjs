@@ -1,139 +1,103 @@
-// npm run bench [-- --quick] [-- --only=idle,typing,presence,redis] [-- --servers=roomler,plain-ws]
-// Runs every scenario against the service and the two baselines, alternating,
-// each figure the median of the runs; writes bench/results/latest.{json,md}
-// and (full runs) the table in BENCHMARKS.md. Server on one core, generators
-// on the other (taskset). Every process it starts is stopped by its PID.
-import { spawn, execFileSync } from 'node:child_process'
-import { createServer } from 'node:net'
+// npm run bench [-- --quick] [-- --only=idle,typing,presence,instances] [-- --servers=roomler,plain-ws,uws,centrifugo]
+// Runs every scenario against the service and its yardsticks (plain ws,
+// Socket.IO, uWebSockets.js, Centrifugo), alternating, each figure the median
+// of the runs; writes bench/results/latest.{json,md} and (full runs) the table
+// and the targets in BENCHMARKS.md. Server on one core, generators on the
+// other (taskset). Every process it starts is stopped by its PID.
+// `--render=<results.json>` prints the table and targets of a saved run.
+import { execFileSync } from 'node:child_process'
+import { createRequire } from 'node:module'
 import { cpus, totalmem } from 'node:os'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { channelId, cpuMicros, median, rssBytes, signToken, userId } from './lib/common.mjs'
+import { channelId, cpuMicros, rssBytes, signToken, userId } from './lib/common.mjs'
+import { GEN_CPU, SERVER_CPU, freePort, killAll, pinned, sleep, startNode, startRedis, track } from './lib/procs.mjs'
+import { buildCentrifugo, centrifugoBuilt, startCentrifugo } from './lib/centrifugo.mjs'
+import { renderTable, renderTargets, writeBlocks } from './lib/table.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..')
 const argv = process.argv.slice(2)
 const quick = argv.includes('--quick')
 const arg = (name) => argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1]
-const only = arg('only')?.split(',') ?? ['idle', 'typing', 'presence', 'redis']
-const serverNames = arg('servers')?.split(',') ?? ['plain-ws', 'roomler', 'socket.io']
-const cfg = quick
-  ? { runs: 1, idle: [100, 300], typingUsers: 100, channelSize: 10, presenceUsers: 200, announcers: 4, seqUpdates: 5, warmMs: 200, floodMs: 500, rateMs: 500 }
-  : { runs: 3, idle: [5000, 19000], typingUsers: 2000, channelSize: 50, presenceUsers: 5000, announcers: 20, seqUpdates: 40, warmMs: 1000, floodMs: 4000, rateMs: 5000 }
-if (arg('runs')) cfg.runs = Number(arg('runs'))
-const RUN_DEADLINE_MS = quick ? 5 * 60_000 : 14 * 60_000
-const started = Date.now()
-const pinned = cpus().length >= 2
-const SERVER_CPU = '0'
-const GEN_CPU = '1'
-const FILES = { 'plain-ws': 'servers/plain-ws.mjs', roomler: 'servers/roomler.mjs', 'roomler-before': 'servers/roomler.mjs', 'socket.io': 'servers/socketio.mjs' }
-const PROTO = { 'plain-ws': 'plain', roomler: 'plain', 'roomler-before': 'plain', 'socket.io': 'sio' }
-// `roomler-before`: the service built from another tree (BENCH_BEFORE_DIST, relative to bench/servers), for before/after runs.
-const SERVER_ENV = { 'roomler-before': { BENCH_DIST: process.env.BENCH_BEFORE_DIST ?? '../../.cache/dist-before' } }
-// BENCH_CPU_PROF=<dir>: the service runs with --cpu-prof, one profile per server process.
-const PROF_DIR = process.env.BENCH_CPU_PROF
-const children = new Set()
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-const log = (...a) => console.log(`[bench ${((Date.now() - started) / 1000).toFixed(0)}s]`, ...a)
 
-function killAll() {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL')
+if (arg('render')) {
+  const saved = JSON.parse(readFileSync(arg('render'), 'utf8'))
+  console.log(`${renderTable(saved)}\n\n${renderTargets(saved)}`)
+  process.exit(0)
 }
+
+const only = (arg('only')?.split(',') ?? ['idle', 'typing', 'presence', 'instances']).map((k) => (k === 'redis' ? 'instances' : k))
+const ALL_SERVERS = ['plain-ws', 'roomler', 'socket.io', 'uws', 'centrifugo']
+// Steps of the typing ramp, as multiples of the plain-ws saturation (events/s) of the first round; 0.5 is "the same offered load".
+const RAMP = [0.25, 0.5, 1, 1.5]
+const cfg = quick
+  ? { runs: 1, idle: [100, 300], typingUsers: 100, channelSize: 10, presenceUsers: 200, announcers: 4, seqUpdates: 5, settleMs: 300, warmMs: 200, floodMs: 500, stepWarmMs: 100, stepMs: 300, ramp: RAMP, instances: [1, 2, 4], instWarmMs: 100, instFloodMs: 300, instRateMs: 300 }
+  : { runs: 3, idle: [5000, 19000], typingUsers: 2000, channelSize: 50, presenceUsers: 5000, announcers: 20, seqUpdates: 40, settleMs: 1000, warmMs: 1000, floodMs: 4000, stepWarmMs: 500, stepMs: 3000, ramp: RAMP, instances: [1, 2, 4], instWarmMs: 500, instFloodMs: 2000, instRateMs: 3000 }
+if (arg('runs')) cfg.runs = Number(arg('runs'))
+const RUN_DEADLINE_MS = quick ? 5 * 60_000 : 19 * 60_000
+const started = Date.now()
+const log = (...a) => console.log(`[bench ${((Date.now() - started) / 1000).toFixed(0)}s]`, ...a)
 process.on('exit', killAll)
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130))
+
+// What each server is and can do: presence needs the contract's presence (Centrifugo is configured without it);
+// `redis`: it runs as many instances over Redis.
+const SERVERS = {
+  'plain-ws': { file: 'servers/plain-ws.mjs', proto: 'plain', presence: true, redis: true },
+  roomler: { file: 'servers/roomler.mjs', proto: 'plain', presence: true, redis: true, prof: true },
+  // The service built from another tree (BENCH_BEFORE_DIST, relative to bench/servers), for before/after runs.
+  'roomler-before': { file: 'servers/roomler.mjs', proto: 'plain', presence: true, redis: true, prof: true, env: { BENCH_DIST: process.env.BENCH_BEFORE_DIST ?? '../../.cache/dist-before' } },
+  'socket.io': { file: 'servers/socketio.mjs', proto: 'sio', presence: true },
+  uws: { file: 'servers/uws.mjs', proto: 'plain', presence: true },
+  centrifugo: { proto: 'centrifugo' },
+}
+const asked = arg('servers')?.split(',') ?? ALL_SERVERS
+for (const name of asked) if (!SERVERS[name]) throw new Error(`unknown server ${name}; known: ${Object.keys(SERVERS).join(', ')}`)
+// plain-ws first: the offered loads of the ramp and of the instances are its saturation in the first round.
+const wanted = [...asked.filter((n) => n === 'plain-ws'), ...asked.filter((n) => n !== 'plain-ws')]
+const skipped = {}
+const prepStarted = Date.now()
+
+// BENCH_NO_BUILD=1: use dist/ as it is (the smoke test's scripts/test.sh built it).
+if (!process.env.BENCH_NO_BUILD) execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' })
+if (wanted.includes('uws')) {
+  try {
+    createRequire(join(here, 'servers', 'uws.mjs')).resolve('uwebsockets')
+  } catch {
+    skipped.uws = 'the npm package uwebsockets is not installed (npm ci installs it)'
+  }
+}
+if (wanted.includes('centrifugo') && !centrifugoBuilt(root)) {
+  // The quick run (CI) never waits for a Go build unless Centrifugo was asked for by name.
+  if (quick && !arg('servers')) skipped.centrifugo = 'not built, and the quick run does not build it (a full run does, once)'
+  else {
+    try {
+      buildCentrifugo(root)
+    } catch (error) {
+      skipped.centrifugo = error.message
+    }
+  }
+}
+for (const [name, why] of Object.entries(skipped)) console.error(`bench: skipping ${name}: ${why}`)
+const serverNames = wanted.filter((n) => !skipped[n])
+const prepSeconds = (Date.now() - prepStarted) / 1000
 const deadline = setTimeout(() => {
   console.error('bench: over its time budget; stopping')
   process.exit(2)
 }, RUN_DEADLINE_MS)
 deadline.unref()
 
-/** A child node process on a core, with request/response over IPC. */
-async function startNode(file, core, env = {}, extraArgs = []) {
-  const args = [process.execPath, ...extraArgs, join(here, file)]
-  const child = pinned ? spawn('taskset', ['-c', core, ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, ...env } })
-    : spawn(args[0], args.slice(1), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, ...env } })
-  children.add(child)
-  const pending = new Map()
-  let nextId = 1
-  let readyInfo
-  const ready = new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`${file} exited (${code}) before it was ready`)))
-    child.on('message', (msg) => {
-      if (msg.ready) {
-        readyInfo = msg
-        return resolve(msg)
-      }
-      const p = pending.get(msg.id)
-      if (!p) return
-      pending.delete(msg.id)
-      msg.ok ? p.resolve(msg.result) : p.reject(new Error(msg.error))
-    })
-  })
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
-  await ready
-  clearTimeout(timer)
-  child.on('exit', () => {
-    for (const p of pending.values()) p.reject(new Error(`${file} exited`))
-    pending.clear()
-  })
-  return {
-    pid: child.pid,
-    port: readyInfo.port,
-    call(cmd, body = {}) {
-      const id = nextId++
-      return new Promise((resolve, reject) => {
-        pending.set(id, { resolve, reject })
-        child.send({ id, cmd, ...body })
-      })
-    },
-    async stop() {
-      children.delete(child)
-      if (child.exitCode !== null) return
-      const exited = new Promise((r) => child.once('exit', r))
-      child.kill('SIGTERM')
-      const t = setTimeout(() => child.kill('SIGKILL'), 3000)
-      await exited
-      clearTimeout(t)
-    },
-  }
+// BENCH_CPU_PROF=<dir>: the service runs with --cpu-prof, one profile per server process.
+const PROF_DIR = process.env.BENCH_CPU_PROF
+async function startServer(name, env = {}) {
+  const s = SERVERS[name]
+  if (s.proto === 'centrifugo') return startCentrifugo(root, { port: await freePort(), core: SERVER_CPU, pin: pinned, track })
+  const prof = PROF_DIR && s.prof ? ['--cpu-prof', `--cpu-prof-dir=${PROF_DIR}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] : []
+  return startNode(here, s.file, SERVER_CPU, { ...s.env, ...env }, ['--expose-gc', ...prof])
 }
-
-const startServer = (name, env) =>
-  startNode(FILES[name], SERVER_CPU, { ...SERVER_ENV[name], ...env }, ['--expose-gc', ...(PROF_DIR && name.startsWith('roomler') ? ['--cpu-prof', `--cpu-prof-dir=${PROF_DIR}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] : [])])
-const startGen = () => startNode('gen.mjs', GEN_CPU, {}, ['--max-old-space-size=2048'])
-
-async function freePort() {
-  const s = createServer()
-  await new Promise((r) => s.listen(0, '127.0.0.1', r))
-  const port = s.address().port
-  await new Promise((r) => s.close(r))
-  return port
-}
-
-async function startRedis() {
-  const port = await freePort()
-  const args = ['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
-  const child = pinned ? spawn('taskset', ['-c', SERVER_CPU, ...args], { stdio: 'ignore' }) : spawn(args[0], args.slice(1), { stdio: 'ignore' })
-  children.add(child)
-  for (let i = 0; i < 100; i++) {
-    await sleep(50)
-    try {
-      execFileSync('redis-cli', ['-p', String(port), 'ping'], { stdio: 'pipe' })
-      break
-    } catch {}
-  }
-  return {
-    pid: child.pid,
-    url: `redis://127.0.0.1:${port}`,
-    async stop() {
-      children.delete(child)
-      const exited = new Promise((r) => child.once('exit', r))
-      child.kill('SIGTERM')
-      await exited
-    },
-  }
-}
+const startGen = () => startNode(here, 'gen.mjs', GEN_CPU, {}, ['--max-old-space-size=2048'])
 
 const tokenCache = new Map()
 const users = (from, count) => Array.from({ length: count }, (_, i) => userId(from + i))
@@ -160,20 +124,19 @@ async function idleRun(name) {
   const connectSlice = async (from, to) => {
     const mid = from + Math.floor((to - from) / 2)
     const parts = [[from, mid], [mid, to]]
-    const results = await Promise.all(parts.map(([a, b], g) => gens[g].call('connect', { base: base(server.port), proto: PROTO[name], users: ids.slice(a, b), tokens: tokens(ids.slice(a, b)), concurrency: 400 })))
-    return results
+    return Promise.all(parts.map(([a, b], g) => gens[g].call('connect', { base: base(server.port), proto: SERVERS[name].proto, users: ids.slice(a, b), tokens: tokens(ids.slice(a, b)), concurrency: 400 })))
   }
   const cpu0 = cpuMicros(server.pid)
   const r1 = await connectSlice(0, small)
   const cpu1 = cpuMicros(server.pid)
-  await sleep(1000)
+  await sleep(cfg.settleMs)
   await server.call('gc')
   await sleep(300)
   const rssSmall = rssBytes(server.pid)
   const cpu2 = cpuMicros(server.pid)
   const r2 = await connectSlice(small, large)
   const cpu3 = cpuMicros(server.pid)
-  await sleep(1000)
+  await sleep(cfg.settleMs)
   await server.call('gc')
   await sleep(300)
   const rssLarge = rssBytes(server.pid)
@@ -189,42 +152,56 @@ async function idleRun(name) {
     connected,
     failed,
     genCpuPct: Math.max(...[...r1, ...r2].map((r) => r.genCpuPct)),
+    ...(failed > 0 ? { failReasons: [...r1, ...r2].map((r) => r.failReasons).filter(Boolean) } : {}),
   }
 }
 
-// ---- scenario 2: typing fan-out ------------------------------------------
-function channelPlan(count, size, offset = 0) {
-  const ids = users(offset, count)
+// ---- the channels, and connecting them to one or more instances ----------
+function channelPlan(count, size) {
+  const ids = users(0, count)
   const channels = []
   for (let c = 0; c * size < count; c++) channels.push([channelId(c), ids.slice(c * size, (c + 1) * size)])
   const senders = channels.flatMap(([ch, list]) => list.map((u) => [u, ch, list.length - 1]))
-  return { ids, channels, senders }
+  const channelOf = new Map(senders.map(([u, ch]) => [u, ch]))
+  return { ids, channels, senders, channelOf }
 }
 
-async function typingRun(name, rateHolder, instances = 1) {
-  const plan = channelPlan(cfg.typingUsers, cfg.channelSize)
-  const redis = instances > 1 ? await startRedis() : null
-  const servers = []
-  for (let i = 0; i < instances; i++) servers.push(await startServer(name, redis ? { BENCH_REDIS_URL: redis.url } : {}))
+/** Seeds every server, connects the plan's users (round-robin over the servers), returns the generator. */
+async function connectPlan(name, plan, servers) {
   for (const s of servers) await s.call('seed', { channels: plan.channels, invisible: plan.ids })
   const gen = await startGen()
   let failed = 0
-  for (let i = 0; i < instances; i++) {
-    const mine = plan.ids.filter((_, k) => k % instances === i)
-    const r = await gen.call('connect', { base: base(servers[i].port), proto: PROTO[name], users: mine, tokens: tokens(mine), concurrency: 50 })
+  for (let i = 0; i < servers.length; i++) {
+    const mine = plan.ids.filter((_, k) => k % servers.length === i)
+    // Centrifugo has no membership: its clients subscribe to their channel.
+    const channels = SERVERS[name].proto === 'centrifugo' ? mine.map((u) => [plan.channelOf.get(u)]) : undefined
+    const r = await gen.call('connect', { base: base(servers[i].port), proto: SERVERS[name].proto, users: mine, tokens: tokens(mine), channels, concurrency: 50 })
     failed += r.failed
+    if (r.failReasons) log(name, 'connections failed:', JSON.stringify(r.failReasons))
   }
-  const serverPids = [...servers.map((s) => s.pid), ...(redis ? [redis.pid] : [])]
   await sleep(300)
+  return { gen, failed }
+}
+
+// ---- scenario 2: typing fan-out, saturation then a ramp of offered load ---
+const rates = {} // events/s: the plain-ws saturation of the first round, per scenario
+async function typingRun(name) {
+  const plan = channelPlan(cfg.typingUsers, cfg.channelSize)
+  const server = await startServer(name)
+  const { gen, failed } = await connectPlan(name, plan, [server])
+  const serverPids = [server.pid]
   const flood = await gen.call('typing', { mode: 'flood', senders: plan.senders, durationMs: cfg.floodMs, warmMs: cfg.warmMs, serverPids })
-  if (rateHolder.rate === undefined) rateHolder.rate = flood.deliveriesPerSec / 2 / (cfg.channelSize - 1)
-  await sleep(500)
-  const rate = await gen.call('typing', { mode: 'rate', rate: rateHolder.rate, senders: plan.senders, durationMs: cfg.rateMs, warmMs: cfg.warmMs, serverPids })
+  rates.typing ??= flood.deliveriesPerSec / (cfg.channelSize - 1)
+  const steps = []
+  for (const factor of cfg.ramp) {
+    const rate = rates.typing * factor
+    const step = await gen.call('typing', { mode: 'rate', rate, senders: plan.senders, durationMs: cfg.stepMs, warmMs: cfg.stepWarmMs, serverPids })
+    steps.push({ factor, offeredDeliveriesPerSec: rate * (cfg.channelSize - 1), ...step })
+  }
   await gen.call('close')
   await gen.stop()
-  for (const s of servers) await s.stop()
-  await redis?.stop()
-  return { flood, rate, failed, offeredDeliveriesPerSec: rateHolder.rate * (cfg.channelSize - 1) }
+  await server.stop()
+  return { flood, steps, failed }
 }
 
 // ---- scenario 3: presence broadcast --------------------------------------
@@ -234,8 +211,9 @@ async function presenceRun(name) {
   const server = await startServer(name)
   await server.call('seed', { channels: [], invisible: idle })
   const gen = await startGen()
-  const a = await gen.call('connect', { base: base(server.port), proto: PROTO[name], users: announcers, tokens: tokens(announcers), concurrency: 50 })
-  const b = await gen.call('connect', { base: base(server.port), proto: PROTO[name], users: idle, tokens: tokens(idle), concurrency: 50 })
+  const proto = SERVERS[name].proto
+  const a = await gen.call('connect', { base: base(server.port), proto, users: announcers, tokens: tokens(announcers), concurrency: 50 })
+  const b = await gen.call('connect', { base: base(server.port), proto, users: idle, tokens: tokens(idle), concurrency: 50 })
   await sleep(500)
   const serverPids = [server.pid]
   const seq = await gen.call('presence', { mode: 'sequential', announcers, count: cfg.seqUpdates, serverPids })
@@ -246,10 +224,29 @@ async function presenceRun(name) {
   return { seq, flood, failed: a.failed + b.failed }
 }
 
+// ---- scenario 4: n instances over one Redis, typing; CPU of all summed ----
+async function instancesRun(name, n) {
+  const key = `instances-${n}`
+  const plan = channelPlan(cfg.typingUsers, cfg.channelSize)
+  const redis = await startRedis()
+  const servers = []
+  for (let i = 0; i < n; i++) servers.push(await startServer(name, { BENCH_REDIS_URL: redis.url }))
+  const { gen, failed } = await connectPlan(name, plan, servers)
+  const serverPids = [...servers.map((s) => s.pid), redis.pid]
+  const flood = await gen.call('typing', { mode: 'flood', senders: plan.senders, durationMs: cfg.instFloodMs, warmMs: cfg.instWarmMs, serverPids })
+  rates[key] ??= flood.deliveriesPerSec / 2 / (cfg.channelSize - 1)
+  const rate = await gen.call('typing', { mode: 'rate', rate: rates[key], senders: plan.senders, durationMs: cfg.instRateMs, warmMs: cfg.instWarmMs, serverPids })
+  await gen.call('close')
+  await gen.stop()
+  for (const s of servers) await s.stop()
+  await redis.stop()
+  return { flood, rate, failed, offeredDeliveriesPerSec: rates[key] * (cfg.channelSize - 1) }
+}
+
 // ---- the runs, alternating -----------------------------------------------
-const results = { quick, startedAt: new Date().toISOString(), cfg, runs: {} }
-async function scenario(key, fn, names = serverNames) {
-  if (!only.includes(key)) return
+const results = { quick, startedAt: new Date().toISOString(), cfg, servers: serverNames, skipped, rates, runs: {} }
+async function scenario(key, fn, names) {
+  if (names.length === 0) return
   results.runs[key] = Object.fromEntries(names.map((n) => [n, []]))
   for (let r = 0; r < cfg.runs; r++) {
     for (const name of rotate(names, r)) {
@@ -260,86 +257,33 @@ async function scenario(key, fn, names = serverNames) {
   }
 }
 
-if (!quick || !process.env.BENCH_NO_BUILD) execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' })
-const rates = { single: {}, redis: {} }
-// The offered load of the latency phase is half the plain-ws saturation of the
-// first round, so plain-ws goes first in it (and in every later round, rotated).
-await scenario('idle', idleRun)
-await scenario('typing', (name) => typingRun(name, name === 'plain-ws' || rates.single.rate !== undefined ? rates.single : { rate: undefined }))
-await scenario('presence', presenceRun)
-await scenario('redis', (name) => typingRun(name, name === 'plain-ws' || rates.redis.rate !== undefined ? rates.redis : { rate: undefined }, 2), serverNames.filter((n) => n !== 'socket.io'))
+if (only.includes('idle')) await scenario('idle', idleRun, serverNames)
+if (only.includes('typing')) await scenario('typing', typingRun, serverNames)
+if (only.includes('presence')) await scenario('presence', presenceRun, serverNames.filter((n) => SERVERS[n].presence))
+if (only.includes('instances')) {
+  for (const n of cfg.instances) await scenario(`instances-${n}`, (name) => instancesRun(name, n), serverNames.filter((s) => SERVERS[s].redis))
+}
 
 // ---- the table ------------------------------------------------------------
-const get = (key, name, path) => median((results.runs[key]?.[name] ?? []).map((run) => path.split('.').reduce((o, k) => o?.[k], run)))
-const rows = [
-  ['idle', `KiB per idle connection at ${cfg.idle[0]}`, 'kibPerConnSmall', 1],
-  ['idle', `KiB per idle connection at ${cfg.idle[1]}`, 'kibPerConnLarge', 1],
-  ['idle', 'server CPU µs per accepted connection (incl. token)', 'cpuUsPerConn', 0],
-  ['typing', 'typing: saturation deliveries/s', 'flood.deliveriesPerSec', 0],
-  ['typing', 'typing: server CPU µs per delivery at saturation', 'flood.serverCpuUsPerDelivery', 2],
-  ['typing', 'typing: server CPU µs per delivery at half plain-ws saturation', 'rate.serverCpuUsPerDelivery', 2],
-  ['typing', 'typing: p50 latency ms at half plain-ws saturation', 'rate.p50', 2],
-  ['typing', 'typing: p99 latency ms at half plain-ws saturation', 'rate.p99', 2],
-  ['typing', 'typing: messages lost (sum of runs)', 'lostTyping', 0],
-  ['presence', `presence: time to last of ${cfg.presenceUsers + cfg.announcers - 1} recipients p50 ms`, 'seq.p50', 1],
-  ['presence', 'presence: time to last recipient p99 ms', 'seq.p99', 1],
-  ['presence', 'presence: saturation deliveries/s', 'flood.deliveriesPerSec', 0],
-  ['presence', 'presence: server CPU µs per delivery at saturation', 'flood.serverCpuUsPerDelivery', 2],
-  ['presence', 'presence: messages lost (sum of runs)', 'lostPresence', 0],
-  ['redis', '2 instances + Redis, typing: saturation deliveries/s', 'flood.deliveriesPerSec', 0],
-  ['redis', '2 instances + Redis: server CPU µs per delivery at half plain-ws saturation (both instances + Redis)', 'rate.serverCpuUsPerDelivery', 2],
-  ['redis', '2 instances + Redis: p50 latency ms', 'rate.p50', 2],
-  ['redis', '2 instances + Redis: p99 latency ms', 'rate.p99', 2],
-  ['redis', '2 instances + Redis: messages lost (sum of runs)', 'lostTyping', 0],
-  ['typing', 'generator CPU % during typing saturation (max of runs)', 'genTyping', 0],
-]
-for (const key of ['typing', 'redis', 'presence']) {
-  for (const runs of Object.values(results.runs[key] ?? {})) {
-    for (const run of runs) {
-      run.lostTyping = (run.flood?.lost ?? 0) + (run.rate?.lost ?? 0)
-      run.lostPresence = (run.seq?.lost ?? 0) + (run.flood?.lost ?? 0)
-      run.genTyping = run.flood?.genCpuPct
-    }
-  }
-}
-const fmt = (v, d) => (Number.isFinite(v) ? v.toFixed(d) : '–')
-const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${(a / b).toFixed(2)}x` : '–')
-const sum = (key, name, path) => (results.runs[key]?.[name] ?? []).reduce((s, run) => s + (run[path] ?? 0), 0)
-const withBefore = serverNames.includes('roomler-before')
-const lines = [
-  `| figure | roomler | plain ws | Socket.IO | roomler / plain ws | roomler / Socket.IO |${withBefore ? ' roomler before |' : ''}`,
-  `|---|---:|---:|---:|---:|---:|${withBefore ? '---:|' : ''}`,
-]
-for (const [key, label, path, digits] of rows) {
-  if (!results.runs[key]) continue
-  const isSum = path.startsWith('lost')
-  const v = (n) => (isSum ? sum(key, n, path) : path === 'genTyping' ? Math.max(...(results.runs[key]?.[n] ?? []).map((r) => r.genTyping ?? NaN)) : get(key, n, path))
-  const [ro, pw, sio, before] = ['roomler', 'plain-ws', 'socket.io', 'roomler-before'].map(v)
-  lines.push(`| ${label} | ${fmt(ro, digits)} | ${fmt(pw, digits)} | ${fmt(sio, digits)} | ${isSum ? '' : ratio(ro, pw)} | ${isSum ? '' : ratio(ro, sio)} |${withBefore ? ` ${fmt(before, digits)} |` : ''}`)
-}
-const table = lines.join('\n')
+const table = renderTable(results)
+const targets = renderTargets(results)
 const cpuModel = cpus()[0]?.model ?? 'unknown'
-const header = `Run ${results.startedAt}${quick ? ' (quick: small counts, one run, figures meaningless)' : ''}; ${cfg.runs} alternating run(s) per figure, medians; ${cpus().length} × ${cpuModel}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}; server pinned to CPU ${pinned ? SERVER_CPU : '-'}, generator to CPU ${pinned ? GEN_CPU : '-'}; took ${((Date.now() - started) / 1000).toFixed(0)} s.`
+const skippedNote = Object.entries(skipped).map(([n, why]) => ` Skipped ${n}: ${why}.`).join('')
+const header = `Run ${results.startedAt}${quick ? ' (quick: small counts, one run, figures meaningless)' : ''}; ${cfg.runs} alternating run(s) per figure, medians; ${cpus().length} × ${cpuModel}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}; server pinned to CPU ${pinned ? SERVER_CPU : '-'}, generator to CPU ${pinned ? GEN_CPU : '-'}; took ${((Date.now() - started) / 1000).toFixed(0)} s (of which ${prepSeconds.toFixed(0)} s building).${skippedNote}`
 mkdirSync(join(here, 'results'), { recursive: true })
 const suffix = arg('name') ?? (quick ? 'quick' : 'latest')
 writeFileSync(join(here, 'results', `${suffix}.json`), JSON.stringify(results, null, 2))
-writeFileSync(join(here, 'results', `${suffix}.md`), `${header}\n\n${table}\n`)
-if (!quick && !arg('only') && !arg('servers')) {
-  const path = join(root, 'BENCHMARKS.md')
-  let doc = ''
-  try {
-    doc = readFileSync(path, 'utf8')
-  } catch {}
-  const start = '<!-- bench:table:start -->'
-  const end = '<!-- bench:table:end -->'
-  const block = `${start}\n${header}\n\n${table}\n${end}`
-  doc = doc.includes(start) ? doc.replace(new RegExp(`${start}[\\s\\S]*${end}`), block) : `${doc}\n${block}\n`
-  writeFileSync(path, doc)
+writeFileSync(join(here, 'results', `${suffix}.md`), `${header}\n\n${table}\n\n${targets}\n`)
+if (!quick && !arg('only') && !arg('servers') && !arg('runs')) {
+  writeBlocks(join(root, 'BENCHMARKS.md'), { table: `${header}\n\n${table}`, targets })
 }
-console.log(`\n${header}\n\n${table}`)
+console.log(`\n${header}\n\n${table}\n\n${targets}`)
 // A quick run fails only if the run itself broke: a connection refused, or nothing delivered.
+// (A ramp step may deliver nothing inside a quick run's short window while a loaded server catches up; it counts only if nothing came at all.)
 const broken = Object.entries(results.runs).flatMap(([key, byName]) =>
-  Object.entries(byName).flatMap(([name, runs]) => runs.filter((r) => r.failed > 0 || r.flood?.deliveries === 0 || r.connected === 0).map(() => `${key}/${name}`)),
+  Object.entries(byName).flatMap(([name, runs]) =>
+    runs.filter((r) => r.failed > 0 || r.flood?.deliveries === 0 || r.connected === 0 || r.steps?.some((s) => s.received === 0)).map(() => `${key}/${name}`),
+  ),
 )
 if (broken.length > 0) {
   console.error(`bench: broken runs: ${broken.join(', ')}`)
