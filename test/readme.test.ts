@@ -19,6 +19,18 @@ t.test('the README configuration table lists every setting with its default', as
   }
 })
 
+/**
+ * Settings of the amended contract whose features are open issues: each is
+ * named with its issue, and the README lists them as not built. No setting
+ * is added without the behaviour behind it.
+ */
+const NOT_BUILT_YET: Record<string, string> = {
+  ROOMLER__REALTIME__PRESENCE_SCOPE: 'issue 15, presence scope',
+  ROOMLER__REALTIME__MAX_PRESENCE_SUBSCRIPTIONS: 'issue 15, presence scope',
+  ROOMLER__REALTIME__RECOVERY_WINDOW_MS: 'issue 13, missed events',
+  ROOMLER__REALTIME__RECOVERY_EVENTS: 'issue 13, missed events',
+}
+
 t.test('every variable and limit the contract names is a setting', { skip: contract ? false : 'no ../shared/PROTOCOL.md beside the repository' }, async (t) => {
   if (!contract) return
   const named = new Set([...contract.matchAll(/`(ROOMLER__[A-Z_]+?)`/g)].map((m) => m[1]!))
@@ -28,7 +40,13 @@ t.test('every variable and limit the contract names is a setting', { skip: contr
   for (const name of limits) if (!name.startsWith('ROOMLER__')) named.add(`ROOMLER__REALTIME__${name}`)
   const known = new Set(configLeaves.map((leaf) => leaf.env))
   t.ok(limits.length >= 10, 'the contract limits table was read')
-  for (const name of named) t.ok(known.has(name), `${name} is a setting`)
+  for (const name of named) {
+    const pending = NOT_BUILT_YET[name]
+    if (pending && !known.has(name)) t.comment(`${name}: not built yet (${pending}); the README's "Not built yet" says so`)
+    else t.ok(known.has(name), `${name} is a setting`)
+  }
+  // A pending entry must go once its setting exists, so the list cannot hide a built one.
+  for (const name of Object.keys(NOT_BUILT_YET)) t.notOk(known.has(name), `${name} is built: take it off NOT_BUILT_YET`)
 })
 
 t.test('every error code is documented in the README and the contract', async (t) => {
