@@ -4,7 +4,7 @@ import { serverMessages } from '../schemas/server-messages.js'
 import { clientMessages } from '../schemas/client-messages.js'
 
 t.test('the types the contract reserves are refused', async (t) => {
-  for (const type of ['connected', 'pong', 'error', 'presence:update', 'typing:start', 'typing:stop', 'typing:anything', 'auth:refresh', 'auth:whatever']) {
+  for (const type of ['connected', 'pong', 'error', 'presence:update', 'presence:state', 'presence:changed', 'typing:start', 'typing:stop', 'typing:anything', 'auth:refresh', 'auth:whatever']) {
     t.ok(isReservedType(type), `${type} is reserved`)
   }
 })
@@ -21,7 +21,7 @@ t.test('every type the protocol itself sends is reserved, so an application even
 })
 
 t.test('application types, including near misses, are not', async (t) => {
-  for (const type of ['message:new', 'channel:updated', 'typing', 'typingstart', 'auth', 'presence:changed', 'presence', 'errors', 'connected:again', 'pong2', 'notification.created']) {
+  for (const type of ['message:new', 'channel:updated', 'typing', 'typingstart', 'auth', 'presence', 'errors', 'connected:again', 'pong2', 'notification.created']) {
     t.notOk(isReservedType(type), `${type} is not reserved`)
   }
 })

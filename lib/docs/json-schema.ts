@@ -34,7 +34,7 @@ function anyCase(text: string): string {
  * an application event.
  */
 const reservedTypes = [...new Set([...RESERVED_TYPES, ...Object.keys(serverMessages)])]
-const reservedPrefixes = [...new Set([...RESERVED_PREFIXES, 'presence:'])]
+const reservedPrefixes = RESERVED_PREFIXES
 const RESERVED_PATTERN = `^(?:${reservedTypes.map(anyCase).join('|')})$|^(?:${reservedPrefixes.map(anyCase).join('|')})`
 
 /** An event the application pushes (`wsDispatcher` or `POST /publish`): any type the protocol does not reserve. */
