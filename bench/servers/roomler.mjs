@@ -33,7 +33,7 @@ const presence = new BenchPresence()
 const app = Fastify({ logger: { level: 'warn' } })
 await app.register(realtime, {
   jwt: { secret: SECRET, issuer: ISSUER },
-  realtime: { rateLimitPerSec: 1_000_000, rateLimitBurst: 1_000_000 },
+  realtime: { rateLimitPerSec: 1_000_000, rateLimitBurst: 1_000_000, typingRatePerSec: 1_000_000 },
   ...(process.env.BENCH_REDIS_URL ? { redis: { url: process.env.BENCH_REDIS_URL } } : {}),
   stores: { membership, presence },
 })

@@ -1,8 +1,8 @@
 import type { MembershipStore } from './membership-store.js'
-import { withTimeout } from '../support/timeout.js'
+import { TimeoutError, withTimeout } from '../support/timeout.js'
 
-/** A membership read that has not answered in this long counts as failed (the store is known down). */
-export const MEMBERSHIP_READ_TIMEOUT_MS = 2000
+/** A membership read that has not answered in this long counts as failed (the store is known down): the driver's own server selection timeout, so that a loaded but live database is not taken for a dead one. */
+export const MEMBERSHIP_READ_TIMEOUT_MS = 3000
 
 /** Membership cannot be read now: the store failed or timed out, and no read has succeeded since. */
 export class MembershipUnavailable extends Error {
@@ -35,6 +35,8 @@ export class MembershipCache {
   readonly #entries = new Map<string, Entry>()
   /** A read failed or timed out, and none has succeeded since. */
   #down = false
+  /** When the store last answered a read (epoch ms). */
+  #answeredAt = 0
   /** Reads in flight (while down, at most one is started). */
   #reads = 0
 
@@ -52,7 +54,7 @@ export class MembershipCache {
     const entry = this.#entries.get(channelId)
     if (entry?.members && this.now() - entry.fetchedAt < this.ttlMs) return Promise.resolve(entry.members)
     if (this.#down) return this.#whileDown(channelId, entry, allowStale)
-    const fetching = withTimeout(entry?.pending ?? this.#fetch(channelId, entry), MEMBERSHIP_READ_TIMEOUT_MS).catch(() => {
+    const fetching = this.#answered(entry?.pending ?? this.#fetch(channelId, entry)).catch(() => {
       this.#down = true
       throw new MembershipUnavailable(channelId)
     })
@@ -64,6 +66,22 @@ export class MembershipCache {
   /** Whether the store is known down (a read failed or timed out, none succeeded since). */
   get down(): boolean {
     return this.#down
+  }
+
+  /**
+   * The read's answer, or a failure once the store has answered nothing at
+   * all for MEMBERSHIP_READ_TIMEOUT_MS: a store that is slow but still
+   * answering other reads (a loaded database) is waited for, a stopped one
+   * is not.
+   */
+  async #answered(read: Promise<ChannelMembers>): Promise<ChannelMembers> {
+    for (;;) {
+      try {
+        return await withTimeout(read, MEMBERSHIP_READ_TIMEOUT_MS)
+      } catch (error) {
+        if (!(error instanceof TimeoutError) || this.now() - this.#answeredAt >= MEMBERSHIP_READ_TIMEOUT_MS) throw error
+      }
+    }
   }
 
   #whileDown(channelId: string, entry: Entry | undefined, allowStale: boolean): Promise<ChannelMembers> {
@@ -81,6 +99,7 @@ export class MembershipCache {
       (list) => {
         this.#reads--
         this.#down = false
+        this.#answeredAt = this.now()
         const members = { list, set: new Set(list) }
         // A drop() while this read was in flight made it stale: return it, keep nothing.
         if (this.#entries.get(channelId) === entry && entry.pending === pending) {

@@ -145,7 +145,7 @@ t.test('Redis stopped and restarted under traffic: local delivery never stops, c
   const options = {
     database: { url: mongoUrl(), name },
     redis: { url: redis.url },
-    realtime: { instanceTtlMs: INSTANCE_TTL_MS, rateLimitPerSec: 1000, rateLimitBurst: 1000 },
+    realtime: { instanceTtlMs: INSTANCE_TTL_MS, rateLimitPerSec: 1000, rateLimitBurst: 1000, typingRatePerSec: 1000 },
   }
   const A = await build(t, options)
   const B = await build(t, options)
