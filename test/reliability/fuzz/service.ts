@@ -7,7 +7,7 @@ import type { Db } from 'mongodb'
 import { build, mongoUrl, objectId, testDatabase, type BuiltApp } from '../../helper.js'
 import { addMembers, channelMembersIndex, seedUsers } from '../../fixtures/roomler2.js'
 
-const UNLIMITED = { rateLimitPerSec: 1_000_000, rateLimitBurst: 1_000_000 }
+const UNLIMITED = { rateLimitPerSec: 1_000_000, rateLimitBurst: 1_000_000, typingRatePerSec: 1_000_000 }
 
 export interface Setup {
   built: BuiltApp
