@@ -124,6 +124,7 @@ t.test('thousands of connect/close cycles leave no connection, typing, presence 
     connections: 0,
     closes: { close: 0, terminate: 0, reset: 0 } as Record<CloseKind, number>,
     typing: 0,
+    typingUnavailable: 0,
     presenceChanges: 0,
     cleanupMs: [] as number[],
     errorsReceived: 0,
@@ -213,7 +214,12 @@ t.test('thousands of connect/close cycles leave no connection, typing, presence 
     client.send({ type: 'ping' })
     await client.next('pong', CYCLE_WAIT_MS)
     for (const opened of second ? [first, second] : [first]) {
-      const errors = opened.client.received.filter((m) => m.type === 'error')
+      // A typing:start refused `unavailable` is the contract's answer while the
+      // database (FerretDB under thousands of presence writes) has not answered
+      // a membership read in time (section 4); it is counted, not a failure.
+      const unavailable = opened.client.received.filter((m) => m.type === 'error' && m.data.code === 'unavailable' && m.data.request_type === 'typing:start')
+      figures.typingUnavailable += unavailable.length
+      const errors = opened.client.received.filter((m) => m.type === 'error' && !unavailable.includes(m))
       if (errors.length > 0) {
         figures.errorsReceived += errors.length
         throw new Error(`cycle ${n}: received ${JSON.stringify(errors[0])}`)
