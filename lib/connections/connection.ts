@@ -1,7 +1,7 @@
 import type { WebSocket } from 'ws'
 import { Closes, type CloseKind, type CloseReason } from './close-codes.js'
 import { OutFrame, rawSender, writeFrame, type RawSender } from './wire.js'
-import type { FrameLanes } from '../protocol/lanes.js'
+import { FrameLanes } from '../protocol/lanes.js'
 
 let nextConnectionId = 1
 
@@ -47,7 +47,7 @@ export class Connection {
   /** Frames that arrived before `connected` went out, in order; null from then on. */
   #held: HeldFrame[] | null = []
   /** Frames waiting behind one being handled, typing and the rest apart (the protocol's; made on first use). */
-  lanes: FrameLanes | null = null
+  #lanes: FrameLanes | null = null
   /** Channels this connection started typing in, so that its close can stop them (made on first use: most connections never type). */
   #typingChannels: Set<string> | null = null
   #dropsInARow = 0
@@ -66,6 +66,16 @@ export class Connection {
     this.#tokens = limits.rateLimitBurst
     this.#refilledAt = Date.now()
     this.#sender = rawSender(socket)
+  }
+
+  /** The frame lanes, once a frame of this connection had to wait (null before). */
+  get lanes(): FrameLanes | null {
+    return this.#lanes
+  }
+
+  /** The frame lanes, made the first time a frame has to wait: most connections never need them. */
+  waitingLanes(): FrameLanes {
+    return (this.#lanes ??= new FrameLanes())
   }
 
   get closed(): boolean {

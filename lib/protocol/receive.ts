@@ -9,7 +9,7 @@ import { TokenRejected, type VerifyAccessToken } from '../support/tokens.js'
 import { NotAMemberError, type TypingService } from '../typing/typing.js'
 import type { TypingRate } from '../typing/typing-rate.js'
 import { MembershipUnavailable } from '../membership/membership-cache.js'
-import { FrameLanes, MAX_UNHANDLED_FRAMES, type Lane, type LaneItem } from './lanes.js'
+import { MAX_UNHANDLED_FRAMES, type Lane, type LaneItem } from './lanes.js'
 
 export interface ProtocolContext {
   presence: PresenceService
@@ -164,8 +164,8 @@ function route(ctx: ProtocolContext, connection: Connection, item: LaneItem): vo
   }
   const pending = handle(ctx, connection, item)
   if (pending === undefined) return
-  connection.lanes ??= new FrameLanes()
-  wait(ctx, connection, typing ? connection.lanes.typing : connection.lanes.control, pending)
+  const waiting = connection.waitingLanes()
+  wait(ctx, connection, typing ? waiting.typing : waiting.control, pending)
 }
 
 /** The lane waits for `pending`, then handles its queue until one waits again, or none is left. */

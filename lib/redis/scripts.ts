@@ -77,19 +77,29 @@ end
 return 0
 `
 
-/** KEYS: instances, presence. ARGV: dead instance, key prefix. → {user, presence, …} now offline */
-export const REAP = `
-local users_key = ARGV[2] .. 'i:' .. ARGV[1]
-local users = redis.call('SMEMBERS', users_key)
-local departed = {}
-for _, user in ipairs(users) do
-  local holders = ARGV[2] .. 'u:' .. user
-  redis.call('SREM', holders, ARGV[1])
+/**
+ * Lua shared by REAP and RESYNC: takes an instance out of a user's holders;
+ * when none is left the user is offline, appended to `departed` with the
+ * presence they had, which is dropped.
+ */
+const LEAVE_HOLDERS = `
+local function leave_holders(prefix, instance, user, presence_key, departed)
+  local holders = prefix .. 'u:' .. user
+  redis.call('SREM', holders, instance)
   if redis.call('SCARD', holders) == 0 then
     table.insert(departed, user)
-    table.insert(departed, redis.call('HGET', KEYS[2], user) or '')
-    redis.call('HDEL', KEYS[2], user)
+    table.insert(departed, redis.call('HGET', presence_key, user) or '')
+    redis.call('HDEL', presence_key, user)
   end
+end
+`
+
+/** KEYS: instances, presence. ARGV: dead instance, key prefix. → {user, presence, …} now offline */
+export const REAP = `${LEAVE_HOLDERS}
+local users_key = ARGV[2] .. 'i:' .. ARGV[1]
+local departed = {}
+for _, user in ipairs(redis.call('SMEMBERS', users_key)) do
+  leave_holders(ARGV[2], ARGV[1], user, KEYS[2], departed)
 end
 redis.call('DEL', users_key)
 redis.call('ZREM', KEYS[1], ARGV[1])
@@ -103,7 +113,7 @@ return departed
  * ('' when not settled). → {{user, presence, …} now offline, {user, …} whose state
  * Redis had lost or held otherwise}
  */
-export const RESYNC = `
+export const RESYNC = `${LEAVE_HOLDERS}
 local instance, prefix = ARGV[1], ARGV[2]
 local users_key = prefix .. 'i:' .. instance
 local current = {}
@@ -111,14 +121,8 @@ for i = 4, #ARGV, 2 do current[ARGV[i]] = ARGV[i + 1] end
 local departed = {}
 for _, user in ipairs(redis.call('SMEMBERS', users_key)) do
   if current[user] == nil then
-    local holders = prefix .. 'u:' .. user
-    redis.call('SREM', holders, instance)
     redis.call('SREM', users_key, user)
-    if redis.call('SCARD', holders) == 0 then
-      table.insert(departed, user)
-      table.insert(departed, redis.call('HGET', KEYS[2], user) or '')
-      redis.call('HDEL', KEYS[2], user)
-    end
+    leave_holders(prefix, instance, user, KEYS[2], departed)
   end
 end
 local rejoined = {}

@@ -3,9 +3,10 @@
  * members, reading a user's stored presence until it holds, `/ready`, and
  * message matchers that say what they wait for.
  */
-import { ObjectId, type Db, type Document } from 'mongodb'
 import { Redis } from 'ioredis'
-import { SECRET, WAIT_MS, eventually, mongoUrl, type ServerMessage } from '../helper.js'
+import { SECRET, WAIT_MS, mongoUrl, type ServerMessage } from '../helper.js'
+// The Roomler2 fixtures every test seeds and reads through.
+export { addMembers, seedUsers, userWhere } from '../fixtures/roomler2.js'
 
 export const delay = (ms: number) => new Promise<void>((done) => setTimeout(done, ms))
 
@@ -19,30 +20,6 @@ export const isTyping = (type: string, channelId: string, userId: string) =>
 
 export const isPresence = (userId: string, presence: string) =>
   described(`presence:update of ${userId} to ${presence}`, (m) => m.type === 'presence:update' && m.data.user_id === userId && m.data.presence === presence)
-
-export async function seedUsers(db: Db, userIds: string[]): Promise<void> {
-  await db.collection('users').insertMany(
-    userIds.map((id) => ({ _id: new ObjectId(id), username: `user_${id.slice(-6)}`, presence: 'offline', last_active_at: new Date('2024-01-02T00:00:00.000Z') })),
-  )
-}
-
-export async function addMembers(db: Db, channelId: string, userIds: string[]): Promise<void> {
-  await db.collection('channel_members').insertMany(
-    userIds.map((userId) => ({ channel_id: new ObjectId(channelId), user_id: new ObjectId(userId), role: 'member', joined_at: new Date() })),
-  )
-}
-
-/** The user's document once `holds` is true of it. */
-export async function userWhere(db: Db, id: string, holds: (doc: Document) => boolean, what: string, timeoutMs = WAIT_MS): Promise<Document> {
-  return (await eventually(
-    async () => {
-      const doc = await db.collection('users').findOne({ _id: new ObjectId(id) })
-      return doc && holds(doc) ? doc : undefined
-    },
-    timeoutMs,
-    what,
-  )) as Document
-}
 
 /** The status of GET /ready and its `dependencies`. */
 export async function ready(baseUrl: string): Promise<{ status: number; redis: string }> {

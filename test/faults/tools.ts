@@ -8,10 +8,12 @@
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import { createServer, connect as tcpConnect, type Socket } from 'node:net'
-import { MongoClient, ObjectId, type Db, type Document } from 'mongodb'
+import { MongoClient, type Db } from 'mongodb'
 import type { Test } from 'tap'
 import { startFerretDB } from '../servers/ferretdb.js'
 import { eventually, WAIT_MS, type TestClient, type ServerMessage } from '../helper.js'
+// The Roomler2 fixtures every test seeds and reads through.
+export { addMembers, seedUsers, userWhere } from '../fixtures/roomler2.js'
 
 export interface PausableDatabase {
   /** mongodb://127.0.0.1:<port>/ */
@@ -109,31 +111,6 @@ export async function databaseClient(t: Test, url: string, name: string): Promis
   await client.connect()
   t.teardown(() => client.close(true))
   return client.db(name)
-}
-
-/** Users documents as Roomler2 writes them. */
-export async function seedUsers(db: Db, ids: string[], extra: Document = {}): Promise<void> {
-  await db.collection('users').insertMany(
-    ids.map((id) => ({ _id: new ObjectId(id), username: `user_${id.slice(-6)}`, presence: 'offline', ...extra })),
-  )
-}
-
-export async function addMembers(db: Db, channelId: string, userIds: string[]): Promise<void> {
-  await db
-    .collection('channel_members')
-    .insertMany(userIds.map((userId) => ({ channel_id: new ObjectId(channelId), user_id: new ObjectId(userId) })))
-}
-
-/** Polls the user's document until `holds`; returns it. */
-export function userWhere(db: Db, id: string, holds: (doc: Document) => boolean, what: string, timeoutMs = WAIT_MS) {
-  return eventually(
-    async () => {
-      const doc = await db.collection('users').findOne({ _id: new ObjectId(id) })
-      return doc && holds(doc) ? doc : null
-    },
-    timeoutMs,
-    what,
-  ) as Promise<Document>
 }
 
 /** The presence values a client received for `userId`, in order, among `messages`. */
