@@ -1,8 +1,6 @@
 import fp from 'fastify-plugin'
 import fastifyWebsocket from '@fastify/websocket'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
-import type { IncomingMessage } from 'node:http'
-import type { WebSocket } from 'ws'
 import configPlugin, { type RealtimePluginOptions } from './plugins/config.js'
 import storesPlugin from './plugins/stores.js'
 import authPlugin from './plugins/auth.js'
@@ -16,7 +14,6 @@ import clusterPlugin from './plugins/cluster.js'
 import httpPlugin, { refuseStrayUpgrade } from './plugins/http.js'
 import { rememberInternals } from './plugins/internals.js'
 import { Closes } from './lib/connections/close-codes.js'
-import { limitPayload } from './lib/connections/payload-limit.js'
 import { RegistrationError } from './lib/support/config.js'
 import { resolveRouteGroups } from './lib/support/route-groups.js'
 import { runBeforeOtherPreClose } from './lib/support/shutdown-order.js'
@@ -45,16 +42,11 @@ export { CloseCode } from './lib/connections/close-codes.js'
 export { ConfigError, RegistrationError } from './lib/support/config.js'
 export type { RealtimeStores } from './plugins/stores.js'
 
-/** `/ws` under the host's prefix, as the raw request URL spells it. */
-function wsPathOf(prefix: string | undefined): string {
-  return `${(prefix ?? '').replace(/\/+$/, '')}/ws`
-}
-
 /**
  * The WebSocket server: the host's @fastify/websocket when it registered one
  * first (its sockets then get our payload limit one by one), else our own.
  */
-async function useWebSocketServer(fastify: FastifyInstance, maxPayloadBytes: number, wsPath: string): Promise<void> {
+async function useWebSocketServer(fastify: FastifyInstance, maxPayloadBytes: number): Promise<void> {
   if (!fastify.hasDecorator('websocketServer')) {
     await fastify.register(fastifyWebsocket, {
       options: { maxPayload: maxPayloadBytes },
@@ -76,13 +68,7 @@ async function useWebSocketServer(fastify: FastifyInstance, maxPayloadBytes: num
     })
     return
   }
-  fastify.websocketServer.on('connection', (socket: WebSocket, request: IncomingMessage) => {
-    if ((request.url ?? '').split('?')[0] !== wsPath) return // one of the host's own WebSocket routes
-    if (!limitPayload(socket, maxPayloadBytes)) {
-      fastify.log.error('roomler-realtime: this WebSocket server offers no way to hold MAX_PAYLOAD_BYTES; connection closed')
-      socket.close(Closes.INTERNAL_ERROR.code, Closes.INTERNAL_ERROR.text)
-    }
-  })
+  // Its sockets get MAX_PAYLOAD_BYTES one by one, when our route is handed them (lib/protocol/session.ts).
 }
 
 /**
@@ -106,8 +92,7 @@ const realtime: FastifyPluginAsync<RealtimePluginOptions> = async (fastify, opti
   rememberInternals(fastify, fastify)
   const { realtime: limits } = fastify.realtimeConfig
 
-  const wsPath = wsPathOf(prefix)
-  await useWebSocketServer(fastify, limits.maxPayloadBytes, wsPath)
+  await useWebSocketServer(fastify, limits.maxPayloadBytes)
   await fastify.register(storesPlugin, settings)
   await fastify.register(authPlugin)
   await fastify.register(registryPlugin)

@@ -22,11 +22,16 @@ const wsRoute: FastifyPluginAsync = async (fastify) => {
     metrics,
     log: fastify.log.child({ component: 'ws' }),
   }
-  const sessions = new Sessions(protocol, registry, {
-    maxBufferedBytes: realtime.maxBufferedBytes,
-    rateLimitPerSec: realtime.rateLimitPerSec,
-    rateLimitBurst: realtime.rateLimitBurst,
-  })
+  const sessions = new Sessions(
+    protocol,
+    registry,
+    {
+      maxBufferedBytes: realtime.maxBufferedBytes,
+      rateLimitPerSec: realtime.rateLimitPerSec,
+      rateLimitBurst: realtime.rateLimitBurst,
+    },
+    realtime.maxPayloadBytes,
+  )
 
   function refuse(reply: FastifyReply, status: number, code: string, message: string) {
     metrics.refusals.add(String(status))

@@ -2,6 +2,8 @@ import type { WebSocket } from 'ws'
 import type { ConnectedMessage, PresenceUpdateEvent } from '../../schemas/server-messages.js'
 import type { ChosenPresence } from '../../schemas/common.js'
 import { Connection, type ConnectionLimits } from '../connections/connection.js'
+import { Closes } from '../connections/close-codes.js'
+import { limitPayload } from '../connections/payload-limit.js'
 import type { ConnectionRegistry } from '../connections/registry.js'
 import type { AccessClaims } from '../support/tokens.js'
 import { withTimeout } from '../support/timeout.js'
@@ -27,16 +29,18 @@ export class Sessions {
   readonly #protocol: ProtocolContext
   readonly #registry: ConnectionRegistry
   readonly #limits: ConnectionLimits
+  readonly #maxPayloadBytes: number
   // One set of listeners for every socket (`this` is the socket), not closures
   // per connection: idle memory is per connection, and there may be many.
   readonly #onMessage: (this: Socket, data: Buffer, isBinary: boolean) => void
   readonly #onClose: (this: Socket) => void
   readonly #onError: (this: Socket, error: Error & { code?: string }) => void
 
-  constructor(protocol: ProtocolContext, registry: ConnectionRegistry, limits: ConnectionLimits) {
+  constructor(protocol: ProtocolContext, registry: ConnectionRegistry, limits: ConnectionLimits, maxPayloadBytes: number) {
     this.#protocol = protocol
     this.#registry = registry
     this.#limits = limits
+    this.#maxPayloadBytes = maxPayloadBytes
     const sessions = this
     const log = protocol.log
     this.#onMessage = function (data, isBinary) {
@@ -55,6 +59,14 @@ export class Sessions {
 
   /** An upgraded socket of an admitted user: registered at once, `connected` once the presence is settled. */
   open(socket: Socket, claims: AccessClaims): void {
+    // Whichever WebSocket server made the socket (a host's may allow 100 MiB),
+    // MAX_PAYLOAD_BYTES holds on every socket this route was handed, however
+    // its URL was spelled.
+    if (!limitPayload(socket, this.#maxPayloadBytes)) {
+      this.#protocol.log.error('roomler-realtime: this WebSocket server offers no way to hold MAX_PAYLOAD_BYTES; connection closed')
+      socket.close(Closes.INTERNAL_ERROR.code, Closes.INTERNAL_ERROR.text)
+      return
+    }
     const connection = new Connection(claims.sub, socket, claims.exp * 1000, this.#limits)
     socket[CONNECTION] = connection
     this.#protocol.metrics.connectionsOpened++

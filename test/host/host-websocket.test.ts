@@ -25,6 +25,10 @@ t.test('the host’s @fastify/websocket first: 1009 past MAX_PAYLOAD_BYTES, 1001
   const big = await connect(t, wsUrl, signToken({ sub: objectId() }))
   big.send('x'.repeat(8 * 1024 * 1024))
   t.equal((await big.closed).code, 1009, 'an 8 MiB frame closes with 1009')
+  // The same route spelled another way (find-my-way decodes the path): the limit is the socket's, not the URL's.
+  const spelled = await connect(t, wsUrl.replace(/\/ws$/, '/%77s'), signToken({ sub: objectId() }))
+  spelled.send('x'.repeat(200 * 1024))
+  t.equal((await spelled.closed).code, 1009, 'a 200 KB frame on /realtime/%77s closes with 1009 too')
 
   const adaClient = await connect(t, wsUrl, signToken({ sub: ada }))
   const graceClient = await connect(t, wsUrl, signToken({ sub: grace }))
