@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import fastifyWebsocket from '@fastify/websocket'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
-import configPlugin, { type RealtimePluginOptions } from './plugins/config.js'
+import configPlugin, { configOf, type RealtimePluginOptions } from './plugins/config.js'
 import storesPlugin from './plugins/stores.js'
 import authPlugin from './plugins/auth.js'
 import registryPlugin from './plugins/registry.js'
@@ -12,22 +12,16 @@ import livenessPlugin from './plugins/liveness.js'
 import metricsPlugin from './plugins/metrics.js'
 import clusterPlugin from './plugins/cluster.js'
 import httpPlugin, { refuseStrayUpgrade } from './plugins/http.js'
-import { rememberInternals } from './plugins/internals.js'
+import { internal, rememberInternals } from './plugins/internals.js'
 import { Closes } from './lib/connections/close-codes.js'
 import { RegistrationError } from './lib/support/config.js'
 import { resolveRouteGroups } from './lib/support/route-groups.js'
-import { runBeforeOtherPreClose } from './lib/support/shutdown-order.js'
-// The decorators' types are module augmentations of 'fastify', one beside each plugin.
-// These imports keep them in app.d.ts, so that a host importing the package sees them.
+// The four documented decorators' types are module augmentations of 'fastify', beside their plugins.
+// These imports keep them in app.d.ts, so that a host importing the package sees them (and only them).
 import './plugins/config.js'
-import './plugins/stores.js'
 import './plugins/auth.js'
 import './plugins/registry.js'
-import './plugins/metrics.js'
-import './plugins/cluster.js'
 import './plugins/dispatcher.js'
-import './plugins/presence.js'
-import './plugins/typing.js'
 
 export type { RealtimePluginOptions } from './plugins/config.js'
 export type { RealtimeConfig, RealtimeOptions } from './schemas/config.js'
@@ -74,8 +68,9 @@ async function useWebSocketServer(fastify: FastifyInstance, maxPayloadBytes: num
 /**
  * Roomler Realtime as a Fastify plugin: `app.register(realtime, options)`.
  * It adds `/ws`, `/presence`, `/health`, `/ready`, … under the host's
- * `prefix`, and decorates the instance with `wsRegistry` and `wsDispatcher`
- * for the host to push events.
+ * `prefix`. Everything it is made of lives in a context of its own; the
+ * host's instance gets four decorators only: `wsRegistry` and
+ * `wsDispatcher` to push events, `realtimeConfig`, and `verifyAccessToken`.
  */
 const realtime: FastifyPluginAsync<RealtimePluginOptions> = async (fastify, options) => {
   if (fastify.hasDecorator('realtimeConfig')) {
@@ -88,32 +83,37 @@ const realtime: FastifyPluginAsync<RealtimePluginOptions> = async (fastify, opti
   const { prefix, routes, standalone = false, metricsRegistry, logLevel: _logLevel, logSerializers: _logSerializers, ...settings } =
     options as RealtimePluginOptions & { logLevel?: unknown; logSerializers?: unknown }
   const groups = resolveRouteGroups(routes)
-  await fastify.register(configPlugin, settings)
-  rememberInternals(fastify, fastify)
-  const { realtime: limits } = fastify.realtimeConfig
 
-  await useWebSocketServer(fastify, limits.maxPayloadBytes)
-  await fastify.register(storesPlugin, settings)
-  await fastify.register(authPlugin)
-  await fastify.register(registryPlugin)
-  await fastify.register(metricsPlugin, { metricsRegistry })
-  await fastify.register(clusterPlugin)
-  await fastify.register(dispatcherPlugin)
-  await fastify.register(presencePlugin)
-  await fastify.register(typingPlugin)
-  await fastify.register(livenessPlugin)
+  const config = configOf(fastify, settings)
+  // One WebSocket server for the whole application (two would both answer every upgrade): the host's, or ours on the host.
+  await useWebSocketServer(fastify, config.realtime.maxPayloadBytes)
 
-  // Before any other preClose (a host's @fastify/websocket closes sockets bare): ours go away with 1001.
-  const registry = fastify.wsRegistry
-  runBeforeOtherPreClose(fastify, async () => {
-    for (const connection of [...registry.connections()]) connection.close('GOING_AWAY')
+  let context: FastifyInstance | undefined
+  await fastify.register(async function roomlerRealtime(inner) {
+    context = inner
+    await inner.register(configPlugin, { config })
+    await inner.register(storesPlugin, settings)
+    await inner.register(authPlugin)
+    await inner.register(registryPlugin)
+    await inner.register(metricsPlugin, { metricsRegistry })
+    await inner.register(clusterPlugin)
+    await inner.register(dispatcherPlugin)
+    await inner.register(presencePlugin)
+    await inner.register(typingPlugin)
+    await inner.register(livenessPlugin)
+    // A host that serves its own registry (fastify-metrics) serves our series there; /metrics of ours only if asked.
+    if (routes?.metrics === undefined && internal(inner).realtimeMetricsRegistry.hosts) groups.metrics = false
+    await inner.register(httpPlugin, { prefix, groups, notFound: standalone || prefix !== undefined })
   })
+  const inner = context!
+  rememberInternals(fastify, inner)
+  fastify.decorate('realtimeConfig', inner.realtimeConfig)
+  fastify.decorate('verifyAccessToken', inner.verifyAccessToken)
+  fastify.decorate('wsRegistry', inner.wsRegistry)
+  fastify.decorate('wsDispatcher', inner.wsDispatcher)
 
-  // A host that serves its own registry (fastify-metrics) serves our series there; /metrics of ours only if asked.
-  if (routes?.metrics === undefined && fastify.realtimeMetricsRegistry.hosts) groups.metrics = false
-    // The whole application: no upgrade on any path but /ws, whoever's route it is.
+  // The whole application: no upgrade on any path but /ws, whoever's route it is.
   if (standalone) fastify.addHook('onRequest', refuseStrayUpgrade)
-  await fastify.register(httpPlugin, { prefix, groups, notFound: standalone || prefix !== undefined })
 }
 
 export default fp(realtime, { name: 'roomler-realtime', fastify: '5.x' })

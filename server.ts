@@ -6,6 +6,7 @@
 import Fastify from 'fastify'
 import closeWithGrace from 'close-with-grace'
 import realtime from './app.js'
+import { internalsOf } from './plugins/internals.js'
 import { ConfigError, configFromEnv, usesDevSecret } from './lib/support/config.js'
 import { DEMO_CHANNEL_ID, seedDemo } from './demo/seed.js'
 import { redactingLoggerOptions } from './lib/support/logging.js'
@@ -38,8 +39,10 @@ const app = Fastify({
 
 await app.register(realtime, { ...config, production, standalone: true })
 
-const demo = !production && usesDevSecret(config) && app.realtimeStores.kind === 'memory'
-const demoUsers = demo ? seedDemo(app) : []
+// The demo reaches into the plugin's own context: its in-memory store and its token signer.
+const inner = internalsOf(app)
+const demo = !production && usesDevSecret(config) && inner.realtimeStores.kind === 'memory'
+const demoUsers = demo ? seedDemo(inner) : []
 if (demo) await app.register(demoPage, { channelId: DEMO_CHANNEL_ID, users: demoUsers })
 
 // SIGTERM, SIGINT, an uncaught exception and an unhandled rejection all close the

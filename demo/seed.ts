@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import type { RealtimeContext } from '../plugins/internals.js'
 import { MemoryMembershipStore } from '../lib/membership/membership-store-memory.js'
 
 /** A channel and its people, so that a fresh `npm start` has someone to talk to. */
@@ -23,7 +23,7 @@ const DEMO_TOKEN_TTL = '12h'
  * Seeds the in-memory store with the demo channel and returns a token for
  * each demo user. Only for the development secret on the in-memory store.
  */
-export function seedDemo(app: FastifyInstance): DemoUser[] {
+export function seedDemo(app: RealtimeContext): DemoUser[] {
   const membership = app.realtimeStores.membership
   if (!(membership instanceof MemoryMembershipStore)) throw new Error('the demo needs the in-memory store')
   const issuer = app.realtimeConfig.jwt.issuer

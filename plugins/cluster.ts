@@ -25,13 +25,6 @@ export interface RealtimeCluster {
   redisState(): 'none' | 'ok' | 'down'
 }
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** What this instance shares with the others: events, presence, typing. */
-    realtimeCluster: RealtimeCluster
-  }
-}
-
 /**
  * One instance (no ROOMLER__REDIS__URL): everything in process. Many: Redis
  * carries events, presence and typing between them.

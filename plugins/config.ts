@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import type { RealtimeConfig, RealtimeOptions } from '../schemas/config.js'
 import { resolveConfig, usesDevSecret } from '../lib/support/config.js'
 import type { MembershipStore } from '../lib/membership/membership-store.js'
@@ -33,7 +33,11 @@ declare module 'fastify' {
   }
 }
 
-const configPlugin: FastifyPluginAsync<RealtimePluginOptions> = async (fastify, options) => {
+/**
+ * The configuration from the plugin's options (and, for what they leave out,
+ * the environment), checked before anything is registered.
+ */
+export function configOf(fastify: FastifyInstance, options: RealtimePluginOptions): RealtimeConfig {
   const { production = process.env.NODE_ENV === 'production', stores: _stores, ...config } = options
   // A host that registered its own @fastify/jwt signs with its own secret: jwt.secret is not used then.
   const hostJwt = fastify.hasDecorator('jwt')
@@ -41,7 +45,10 @@ const configPlugin: FastifyPluginAsync<RealtimePluginOptions> = async (fastify, 
   if (!hostJwt && usesDevSecret(resolved)) {
     fastify.log.warn('roomler-realtime: jwt.secret is not set, so tokens are checked with the development secret (refused when NODE_ENV=production)')
   }
-  fastify.decorate('realtimeConfig', resolved)
+  return resolved
 }
 
+const configPlugin: FastifyPluginAsync<{ config: RealtimeConfig }> = async (fastify, { config }) => {
+  fastify.decorate('realtimeConfig', config)
+}
 export default fp(configPlugin, { name: 'realtime-config', fastify: '5.x' })

@@ -3,18 +3,18 @@ import type { FastifyPluginAsync } from 'fastify'
 import { Dispatcher } from '../lib/delivery/dispatcher.js'
 import { Hub } from '../lib/connections/hub.js'
 import { MembershipCache } from '../lib/membership/membership-cache.js'
+import { internal } from './internals.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** Sends to users, to a channel's members or to everyone, wherever they are connected. */
     wsDispatcher: Dispatcher
-    /** Channel membership, cached for at most MEMBERSHIP_CACHE_MS. */
-    membershipCache: MembershipCache
   }
 }
 
 /** The dispatcher publishes through the broker; the broker hands every event back to the hub. */
-const dispatcherPlugin: FastifyPluginAsync = async (fastify) => {
+const dispatcherPlugin: FastifyPluginAsync = async (instance) => {
+  const fastify = internal(instance)
   const cache = new MembershipCache(fastify.realtimeStores.membership, fastify.realtimeConfig.realtime.membershipCacheMs)
   const broker = fastify.realtimeCluster.broker
   await broker.start(new Hub(fastify.wsRegistry, cache, fastify.realtimeMetrics))

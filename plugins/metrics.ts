@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
 import { Metrics, Registry } from '../lib/support/metrics.js'
 import type { RealtimePluginOptions } from './config.js'
+import { internal } from './internals.js'
 
 export interface RealtimeMetricsRegistry {
   /** Where the series are: the host's registry, or one of the plugin's own. */
@@ -10,14 +11,6 @@ export interface RealtimeMetricsRegistry {
   hosts: boolean
   /** The port of the metrics' own listener once it listens (ROOMLER__REALTIME__METRICS_PORT). */
   listenerPort?: number
-}
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** The counters behind GET /metrics. */
-    realtimeMetrics: Metrics
-    realtimeMetricsRegistry: RealtimeMetricsRegistry
-  }
 }
 
 /** The registry of a host that registered fastify-metrics (its prom-client's global one). */
@@ -33,7 +26,8 @@ function hostRegistry(fastify: Parameters<FastifyPluginAsync>[0]): Registry | un
  * `metricsRegistry`) gets our series beside its own; otherwise a registry of
  * our own with the default process and Node.js metrics.
  */
-const metricsPlugin: FastifyPluginAsync<Pick<RealtimePluginOptions, 'metricsRegistry'>> = async (fastify, options) => {
+const metricsPlugin: FastifyPluginAsync<Pick<RealtimePluginOptions, 'metricsRegistry'>> = async (instance, options) => {
+  const fastify = internal(instance)
   const metrics = new Metrics(fastify.realtimeConfig.realtime.metricsEventTypes)
   const given = options.metricsRegistry ?? hostRegistry(fastify)
   const registry = given ?? new Registry()

@@ -5,14 +5,7 @@ import { PresenceWriter } from '../lib/presence/presence-writer.js'
 import { recoverOrphans } from '../lib/presence/orphans.js'
 import { withTimeout } from '../lib/support/timeout.js'
 import { timedWrites } from '../lib/presence/presence-store-timed.js'
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    realtimePresence: PresenceService
-    /** Presence writes on their way to the database (retried while it is down). */
-    presenceWriter: PresenceWriter
-  }
-}
+import { internal } from './internals.js'
 
 /** How long a start waits for orphaned presence to be recorded before it listens anyway. */
 const ORPHAN_WAIT_ON_START_MS = 2000
@@ -20,7 +13,8 @@ const ORPHAN_WAIT_ON_START_MS = 2000
 /** How long a closing server waits for presence writes to land. */
 const DRAIN_ON_CLOSE_MS = 3000
 
-const presencePlugin: FastifyPluginAsync = async (fastify) => {
+const presencePlugin: FastifyPluginAsync = async (instance) => {
+  const fastify = internal(instance)
   const store = fastify.realtimeStores.presence
   const log = fastify.log.child({ component: 'presence' })
   const metrics = fastify.realtimeMetrics

@@ -17,12 +17,6 @@ export interface RealtimeStores {
   kind: 'mongodb' | 'memory' | 'custom'
 }
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    realtimeStores: RealtimeStores
-  }
-}
-
 /**
  * Picks the stores: the host's own if given; else MongoDB, through a
  * `@fastify/mongodb` the host registered or one registered here from

@@ -1,14 +1,10 @@
 import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
 import { TypingService } from '../lib/typing/typing.js'
+import { internal } from './internals.js'
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    realtimeTyping: TypingService
-  }
-}
-
-const typingPlugin: FastifyPluginAsync = async (fastify) => {
+const typingPlugin: FastifyPluginAsync = async (instance) => {
+  const fastify = internal(instance)
   fastify.decorate(
     'realtimeTyping',
     new TypingService(

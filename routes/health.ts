@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify'
 
 import { withTimeout } from '../lib/support/timeout.js'
 import { HealthAnswer, ReadyAnswer } from '../schemas/http.js'
+import { internal } from '../plugins/internals.js'
 
 type DependencyState = 'ok' | 'down' | 'memory' | 'none'
 
@@ -9,7 +10,8 @@ type DependencyState = 'ok' | 'down' | 'memory' | 'none'
 const READY_TIMEOUT_MS = 1000
 
 /** `GET /health`: the process runs. `GET /ready`: every dependency answers. */
-const healthRoutes: FastifyPluginAsync = async (fastify) => {
+const healthRoutes: FastifyPluginAsync = async (instance) => {
+  const fastify = internal(instance)
   const stores = fastify.realtimeStores
 
   fastify.get('/health', { schema: { summary: 'The process runs', tags: ['health'], response: { 200: HealthAnswer } } }, async () => ({ status: 'ok' as const }))

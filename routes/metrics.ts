@@ -3,13 +3,15 @@ import { sendError } from '../lib/support/http-errors.js'
 import { bearerKeyCheck } from '../lib/support/bearer.js'
 import { MetricsListener } from '../lib/support/metrics-listener.js'
 import { HttpError } from '../schemas/errors.js'
+import { internal } from '../plugins/internals.js'
 
 /**
  * `GET /metrics`: Prometheus text from the plugin's registry. With a metrics
  * key it asks for `Authorization: Bearer <key>`; with a metrics port it is
  * served only there, on a listener of its own.
  */
-const metricsRoute: FastifyPluginAsync = async (fastify) => {
+const metricsRoute: FastifyPluginAsync = async (instance) => {
+  const fastify = internal(instance)
   const holder = fastify.realtimeMetricsRegistry
   const { registry } = holder
   const { metricsKey, metricsPort } = fastify.realtimeConfig.realtime

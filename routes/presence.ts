@@ -5,9 +5,11 @@ import { TokenRejected } from '../lib/support/tokens.js'
 import { HttpError } from '../schemas/errors.js'
 import { MAX_PRESENCE_IDS, PresenceAnswer, PresenceQuery } from '../schemas/http.js'
 import { isObjectId, normalizeId } from '../schemas/common.js'
+import { internal } from '../plugins/internals.js'
 
 /** `GET /presence?user_ids=…`: the presence a client draws its member list with. */
-const presenceRoute: FastifyPluginAsync = async (fastify) => {
+const presenceRoute: FastifyPluginAsync = async (instance) => {
+  const fastify = internal(instance)
   useJsonErrors(fastify)
   const presence = fastify.realtimePresence
 

@@ -3,13 +3,16 @@ import { sendError } from '../lib/support/http-errors.js'
 import { Sessions } from '../lib/protocol/session.js'
 import { TokenRejected } from '../lib/support/tokens.js'
 import { TypingRate } from '../lib/typing/typing-rate.js'
+import { internal } from '../plugins/internals.js'
+import { runBeforeOtherPreClose } from '../lib/support/shutdown-order.js'
 
 /**
  * `GET /ws?token=<JWT>`: admission. Every refusal (401, 400, 403, 429) is
  * answered in a hook before the upgrade, so a refused client never holds a
  * socket; an admitted socket is handed to the sessions.
  */
-const wsRoute: FastifyPluginAsync = async (fastify) => {
+const wsRoute: FastifyPluginAsync = async (instance) => {
+  const fastify = internal(instance)
   const { app, realtime } = fastify.realtimeConfig
   const allowedOrigins = app.corsOrigins.length > 0 ? new Set(app.corsOrigins) : null
   const registry = fastify.wsRegistry
@@ -75,7 +78,9 @@ const wsRoute: FastifyPluginAsync = async (fastify) => {
     if (!request.ws) return sendError(reply, 426, 'upgrade_required', 'this token would be admitted: open a WebSocket')
   }
 
-  fastify.addHook('preClose', () => sessions.shutdown())
+  // Before every other preClose of the application (a host's @fastify/websocket closes sockets bare, 1005):
+  // typists stopped, then every connection closed going away (1001) and its user recorded offline.
+  runBeforeOtherPreClose(fastify, () => sessions.shutdown())
   fastify.get('/ws', { websocket: true, onRequest: admit }, (socket, request) => sessions.open(socket, request.realtimeClaims!))
 }
 

@@ -13,6 +13,7 @@ import type { Presence } from '../schemas/common.js'
 import type { MemoryMembershipStore } from '../lib/membership/membership-store-memory.js'
 import { ISSUER, SECRET, WAIT_MS, build, eventually, objectId, signToken } from './helper.js'
 import { freePort } from './servers/ports.js'
+import { internalsOf } from '../plugins/internals.js'
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 
@@ -104,7 +105,7 @@ t.test('close() ends it for good, even while the upgrade is still under way', as
 t.test('startTyping renews itself while called, stops by itself after a quiet period; the others see one start and one stop', async (t) => {
   // The server ends an unrenewed typing:start after 800 ms; the burst lasts 1500 ms.
   const { app, wsUrl } = await build(t, { realtime: { typingTimeoutMs: 800, membershipCacheMs: 0 } })
-  const membership = app.realtimeStores.membership as MemoryMembershipStore
+  const membership = internalsOf(app).realtimeStores.membership as MemoryMembershipStore
   const channel = objectId()
   const [alice, bob] = [objectId(), objectId()]
   membership.addMember(channel, alice)
@@ -132,7 +133,7 @@ t.test('startTyping renews itself while called, stops by itself after a quiet pe
   const { m: stop, at } = await stopped
   t.same(stop.data, { channel_id: channel, user_id: alice }, 'bob sees alice stop')
   t.ok(at >= burstEnd, 'the typing lasted the whole burst: the renewals kept the server from ending it')
-  const typingIn = (type: string) => app.realtimeMetrics.messagesIn.get(type)
+  const typingIn = (type: string) => internalsOf(app).realtimeMetrics.messagesIn.get(type)
   t.ok(typingIn('typing:start') >= 3, `the client renewed typing:start while called (${typingIn('typing:start')} sent)`)
   t.equal(typingIn('typing:stop'), 1, 'the stop was the client’s own, after the quiet period')
   t.same(b.messages.filter((m) => m.type.startsWith('typing:')).map((m) => m.type), ['typing:start', 'typing:stop'], 'renewals are not announced again')
@@ -261,7 +262,7 @@ t.test('an upgrade refused with 401 is not retried; with getToken the client ask
   t.same(plain.stateNames(), ['connecting', 'closed'], 'no reconnecting')
   // A retrying client would have tried again every millisecond or so by now.
   await new Promise((resolve) => setTimeout(resolve, 100))
-  t.equal(app.realtimeMetrics.refusals.get('401'), 1, 'one upgrade request, refused once')
+  t.equal(internalsOf(app).realtimeMetrics.refusals.get('401'), 1, 'one upgrade request, refused once')
   await t.rejects(plain.c.ready(), 'ready() rejects once closed')
 
   let asked = 0
@@ -292,7 +293,7 @@ t.test('an upgrade refused with 403 (Origin not allowed) is not retried', async 
   t.same(stateNames(), ['connecting', 'closed'])
   t.equal(asked, 0, 'no new token asked for: the token was not the problem')
   await new Promise((resolve) => setTimeout(resolve, 100))
-  t.equal(app.realtimeMetrics.refusals.get('403'), 1, 'one upgrade request')
+  t.equal(internalsOf(app).realtimeMetrics.refusals.get('403'), 1, 'one upgrade request')
 })
 
 t.test('close 4001 (token expired) asks getToken and reconnects with the new token; without getToken the client stops', async (t) => {

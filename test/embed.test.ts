@@ -13,8 +13,9 @@ import type { Connection } from '../lib/connections/connection.js'
 import type { Dispatcher, OutgoingMessage } from '../lib/delivery/dispatcher.js'
 import { MemoryMembershipStore } from '../lib/membership/membership-store-memory.js'
 import type { ConnectionRegistry } from '../lib/connections/registry.js'
-import { ISSUER, SECRET, connect, eventually, objectId, testDatabase, type TestClient } from './helper.js'
+import { ISSUER, SECRET, connect, signToken, eventually, objectId, testDatabase, type TestClient } from './helper.js'
 import { addMembers } from './fixtures/roomler2.js'
+import { internalsOf } from '../plugins/internals.js'
 
 interface Host {
   app: FastifyInstance
@@ -37,11 +38,7 @@ async function host(t: Test, options: RealtimePluginOptions = {}): Promise<Host>
   const port = typeof address === 'object' && address ? address.port : 0
   const url = `http://127.0.0.1:${port}`
   const wsUrl = `ws://127.0.0.1:${port}/ws`
-  const sign = (userId: string) =>
-    app.jwt.sign(
-      { sub: userId, email: `${userId}@example.test`, username: 'someone', iss: ISSUER, token_type: 'access' },
-      { expiresIn: '1h' },
-    )
+  const sign = (userId: string) => signToken({ sub: userId, email: `${userId}@example.test`, username: 'someone' })
   return { app, url, wsUrl, sign, connect: (userId) => connect(t, wsUrl, sign(userId)) }
 }
 
@@ -170,9 +167,9 @@ t.test('a host that registered @fastify/mongodb gets its client reused', async (
   await app.register(realtime, { jwt: { secret: SECRET }, database: { name } })
   await app.ready()
 
-  t.equal(app.realtimeStores.kind, 'mongodb')
+  t.equal(internalsOf(app).realtimeStores.kind, 'mongodb')
   t.equal(app.mongo.client, hostClient, 'no second client replaced the host’s')
-  t.same((await app.realtimeStores.membership.channelMembers(channel)).sort(), [ada, grace].sort(), `reads ${name}`)
+  t.same((await internalsOf(app).realtimeStores.membership.channelMembers(channel)).sort(), [ada, grace].sort(), `reads ${name}`)
   const ready = await app.inject({ method: 'GET', url: '/ready' })
   t.equal(ready.statusCode, 200)
   t.match(ready.json(), { dependencies: { database: 'ok' } })

@@ -3,6 +3,7 @@ import type { WebSocket } from 'ws'
 import { build, eventually, objectId, refusal, WAIT_MS } from './helper.js'
 import { CloseCode } from '../lib/connections/close-codes.js'
 import { Connection, MAX_DROPS_IN_A_ROW } from '../lib/connections/connection.js'
+import { internalsOf } from '../plugins/internals.js'
 
 t.test('past its burst a connection gets rate_limited, and a run of drops closes it with 1008', async (t) => {
   const { connect, app } = await build(t, { realtime: { rateLimitPerSec: 1, rateLimitBurst: 5 } })
@@ -27,7 +28,7 @@ t.test('past its burst a connection gets rate_limited, and a run of drops closes
     [],
     'no one else saw the dropped presence changes',
   )
-  t.equal(app.realtimeMetrics.closes.get('rate_limited'), 1)
+  t.equal(internalsOf(app).realtimeMetrics.closes.get('rate_limited'), 1)
 })
 
 /** A socket that only counts what it is given (a unit test of the bucket alone). */
@@ -71,7 +72,7 @@ t.test('a client that does not read is closed with 1013 once its unsent output p
   t.ok(serverSide!.socket.bufferedAmount <= 64 * 1024 + 2048, 'its buffer stopped growing at the limit')
   client.socket.resume()
   t.equal((await client.closed).code, CloseCode.TRY_AGAIN_LATER)
-  await eventually(() => app.realtimeMetrics.closes.get('slow_consumer') === 1, WAIT_MS, 'the close counted')
+  await eventually(() => internalsOf(app).realtimeMetrics.closes.get('slow_consumer') === 1, WAIT_MS, 'the close counted')
   t.equal(app.wsRegistry.senders(slow).size, 0, 'out of the registry')
   t.equal((await reader.sync()).filter((m) => m.type === 'news').length, sent, 'the reader got every event')
 })

@@ -2,6 +2,7 @@ import t from 'tap'
 import { WebSocket } from 'ws'
 import { build, connect, eventually, objectId, signToken, TestClient, WAIT_MS } from './helper.js'
 import { CloseCode } from '../lib/connections/close-codes.js'
+import { internalsOf } from '../plugins/internals.js'
 
 t.test('a frame larger than MAX_PAYLOAD_BYTES closes the connection with 1009', async (t) => {
   const { connect } = await build(t, { realtime: { maxPayloadBytes: 1024 } })
@@ -68,7 +69,7 @@ t.test('closing the server closes every connection with 1001 and records everyon
   const clients = await Promise.all(users.map((user) => connect(user)))
   await app.close()
   for (const client of clients) t.equal((await client.closed).code, CloseCode.GOING_AWAY)
-  const store = app.realtimeStores.presence as import('../lib/presence/presence-store-memory.js').MemoryPresenceStore
+  const store = internalsOf(app).realtimeStores.presence as import('../lib/presence/presence-store-memory.js').MemoryPresenceStore
   for (const user of users) {
     const record = store.record(user)
     t.equal(record?.presence, 'offline')

@@ -8,6 +8,7 @@ import t, { type Test } from 'tap'
 import { WebSocket } from 'ws'
 import { build, claims, forgeToken, GatedPresenceStore, objectId, OTHER_SECRET, signToken, TestClient, type ServerMessage } from './helper.js'
 import { MemoryMembershipStore } from '../lib/membership/membership-store-memory.js'
+import { internalsOf } from '../plugins/internals.js'
 
 // These tests send many frames back to back: the rate limit has its own tests.
 const UNLIMITED = { realtime: { rateLimitPerSec: 100_000, rateLimitBurst: 100_000 } }
@@ -157,7 +158,7 @@ t.test('unknown_type echoes the type', async (t) => {
 
 t.test('forbidden: typing in a channel the sender is not a member of', async (t) => {
   const { app, connect } = await build(t, UNLIMITED)
-  const membership = app.realtimeStores.membership as MemoryMembershipStore
+  const membership = internalsOf(app).realtimeStores.membership as MemoryMembershipStore
   const alice = objectId()
   const bob = objectId()
   const bobsChannel = objectId()
@@ -225,7 +226,7 @@ t.test('auth:refresh', async (t) => {
 
 t.test('nothing is broadcast for bad input', async (t) => {
   const { app, connect } = await build(t, UNLIMITED)
-  const membership = app.realtimeStores.membership as MemoryMembershipStore
+  const membership = internalsOf(app).realtimeStores.membership as MemoryMembershipStore
   const alice = objectId()
   const bob = objectId()
   const shared = objectId()

@@ -9,6 +9,7 @@ import { BSON, type Db, type Document } from 'mongodb'
 import { build, eventually, mongoUrl, objectId, testDatabase, type BuiltApp } from './helper.js'
 import { addMembers, channelMembersIndex, seedUsersWithProfile, userDoc, userWhere, withoutPresence } from './fixtures/roomler2.js'
 import { nextPresenceOf } from './fixtures/messages.js'
+import { internalsOf } from '../plugins/internals.js'
 
 function otherFields(doc: Document): Buffer {
   return Buffer.from(BSON.serialize(withoutPresence(doc)))
@@ -202,13 +203,13 @@ t.test('a user with no users document is never created', async (t) => {
   await client.close()
   await observerClient.next((m) => m.type === 'presence:update' && m.data.user_id === ghost && m.data.presence === 'offline')
   // Every write for the ghost is recorded by now; wait until they have landed.
-  t.ok(await built.app.presenceWriter.drain(3000), 'the presence writes went through')
+  t.ok(await internalsOf(built.app).presenceWriter.drain(3000), 'the presence writes went through')
   t.equal(await db.collection('users').countDocuments({}), 0, 'no users document was created')
 })
 
 t.test('/ready answers 200 with the database ok', async (t) => {
   const { built } = await setup(t, 'mongo_ready')
-  t.equal(built.app.realtimeStores.kind, 'mongodb')
+  t.equal(internalsOf(built.app).realtimeStores.kind, 'mongodb')
   const answer = await fetch(`${built.url}/ready`)
   t.equal(answer.status, 200)
   t.match(await answer.json(), { dependencies: { database: 'ok' } })

@@ -9,6 +9,7 @@ import { build, objectId, type BuiltApp, type TestClient } from './helper.js'
 import { MemoryMembershipStore } from '../lib/membership/membership-store-memory.js'
 import { MemoryPresenceStore } from '../lib/presence/presence-store-memory.js'
 import type { MembershipStore } from '../lib/membership/membership-store.js'
+import { internalsOf } from '../plugins/internals.js'
 
 const KEY = 'publish-test-key-0123456789abcdef'
 const AUTH = { authorization: `Bearer ${KEY}` }
@@ -179,7 +180,7 @@ t.test('a body that breaks the schema: 400 naming the field', async (t) => {
 t.test('exactly one of user_ids, channel_id or everyone: 400 otherwise', async (t) => {
   const s = await setup(t)
   const channel = objectId()
-  ;(s.app.realtimeStores.membership as MemoryMembershipStore).addMember(channel, s.ada)
+  ;(internalsOf(s.app).realtimeStores.membership as MemoryMembershipStore).addMember(channel, s.ada)
   const event = { type: 'message:new', data: {} }
   const cases: Array<[string, object, RegExp]> = [
     ['none', {}, /exactly one of user_ids, channel_id or everyone: none was given/],
@@ -247,7 +248,7 @@ t.test('by channel: its members only, with exclude_user_ids left out', async (t)
   const bob = objectId()
   const bobClient = await s.connect(bob)
   const channel = objectId()
-  const membership = s.app.realtimeStores.membership as MemoryMembershipStore
+  const membership = internalsOf(s.app).realtimeStores.membership as MemoryMembershipStore
   membership.addMember(channel, s.ada)
   membership.addMember(channel, s.grace)
   membership.addMember(objectId(), bob) // a member of another channel

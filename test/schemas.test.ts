@@ -23,6 +23,7 @@ import { errorCodes } from '../schemas/errors.js'
 import { serverMessages } from '../schemas/server-messages.js'
 import type { MemoryMembershipStore } from '../lib/membership/membership-store-memory.js'
 import { build, objectId, schemaViolation, signToken, type ServerMessage } from './helper.js'
+import { internalsOf } from '../plugins/internals.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const GENERATED = join(ROOT, 'generated')
@@ -135,7 +136,7 @@ function typeCheck(dir: string, entry: string): string[] {
 t.test('types generated from the JSON Schemas by json-schema-to-typescript compile and accept real messages of the running service', async (t) => {
   // Real messages: two members of a channel, every kind of message both ways.
   const { app, connect } = await build(t)
-  const membership = app.realtimeStores.membership as MemoryMembershipStore
+  const membership = internalsOf(app).realtimeStores.membership as MemoryMembershipStore
   const [alice, bob, channel] = [objectId(), objectId(), objectId()]
   membership.addMember(channel, alice)
   membership.addMember(channel, bob)

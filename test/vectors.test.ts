@@ -23,6 +23,7 @@ import { errorCodes } from '../schemas/errors.js'
 import { serverMessages } from '../schemas/server-messages.js'
 import type { MemoryMembershipStore } from '../lib/membership/membership-store-memory.js'
 import { build, signToken } from './helper.js'
+import { internalsOf } from '../plugins/internals.js'
 
 const UNLIMITED = { realtime: { rateLimitPerSec: 100_000, rateLimitBurst: 100_000 } }
 const byName = (direction: 'client' | 'server', name: string): GoldenFrame => {
@@ -63,7 +64,7 @@ t.test('every valid golden frame matches the schema of its variant, every invali
 t.test('the service sends exactly the golden server frames', async (t) => {
   const { app, connect } = await build(t, UNLIMITED)
   const { alice, bob, channel, otherChannel } = GOLDEN_IDS
-  const membership = app.realtimeStores.membership as MemoryMembershipStore
+  const membership = internalsOf(app).realtimeStores.membership as MemoryMembershipStore
   membership.addMember(channel, alice)
   membership.addMember(channel, bob)
   const golden = (name: string) => byName('server', name).frame
@@ -97,7 +98,7 @@ t.test('the service sends exactly the golden server frames', async (t) => {
 t.test('the service answers every golden client frame as the frame says', async (t) => {
   const { app, connect } = await build(t, UNLIMITED)
   const { alice, channel } = GOLDEN_IDS
-  ;(app.realtimeStores.membership as MemoryMembershipStore).addMember(channel, alice)
+  ;(internalsOf(app).realtimeStores.membership as MemoryMembershipStore).addMember(channel, alice)
   const a = await connect(alice)
   for (const golden of goldenFrames('client')) {
     // The golden token is a placeholder: a valid refresh needs a real one, and the placeholder is refused.

@@ -18,6 +18,7 @@ import { startRedis } from '../servers/redis.js'
 import { recordFigures } from '../reliability/record.js'
 import { RedisKeys } from '../../lib/redis/keys.js'
 import { adminClient, clientIdByName, isPresence, ready } from './instance-tools.js'
+import { internalsOf } from '../../plugins/internals.js'
 
 const INSTANCE_TTL_MS = 1000
 /** "Within a few seconds of the subscriber's return". */
@@ -52,7 +53,7 @@ t.test('a killed subscriber connection: /ready says Redis is down until it is ba
   t.same((await ready(a.url)).redis, 'ok', '/ready on the first instance says Redis is ok before the fault')
 
   // The fault: the subscriber connection killed, and kept from coming back until the test lets it.
-  const subscriber = await clientIdByName(admin, `roomler-rt-sub:${a.app.realtimeCluster.instanceId}`)
+  const subscriber = await clientIdByName(admin, `roomler-rt-sub:${internalsOf(a.app).realtimeCluster.instanceId}`)
   const clients = Number(/connected_clients:(\d+)/.exec(String(await admin.info('clients')))?.[1])
   await admin.config('SET', 'maxclients', String(clients - 1))
   t.teardown(() => admin.config('SET', 'maxclients', '10000').catch(() => {}))
@@ -69,7 +70,7 @@ t.test('a killed subscriber connection: /ready says Redis is down until it is ba
   // Meanwhile a user connects to the other instance, which announces it to deaf ears.
   const x = await b.connect(late)
   const keys = new RedisKeys()
-  await eventually(async () => (await admin.sismember(keys.usersOf(b.app.realtimeCluster.instanceId), late)) === 1, WAIT_MS, 'the new user held by the second instance in Redis')
+  await eventually(async () => (await admin.sismember(keys.usersOf(internalsOf(b.app).realtimeCluster.instanceId), late)) === 1, WAIT_MS, 'the new user held by the second instance in Redis')
 
   await admin.config('SET', 'maxclients', '10000')
   const restored = performance.now()

@@ -14,6 +14,7 @@ import { RedisKeys } from '../../lib/redis/keys.js'
 import type { MemoryMembershipStore } from '../../lib/membership/membership-store-memory.js'
 import { addMembers, databaseClient, pausableDatabase, seedUsers } from './tools.js'
 import { eventually } from '../helper.js'
+import { internalsOf } from '../../plugins/internals.js'
 
 /** Long, so that only a stop the server sends at once can end the typing within a test. */
 const TYPING_TIMEOUT_MS = 60_000
@@ -46,8 +47,8 @@ t.test('with Redis: a typing:start whose connection closes while the shared stat
   const b = await build(t, { redis: { url: redis.url }, realtime })
   const [typist, member] = [objectId(), objectId()]
   const channel = objectId()
-  for (const node of [a, b]) (node.app.realtimeStores.membership as MemoryMembershipStore).addMember(channel, typist)
-  for (const node of [a, b]) (node.app.realtimeStores.membership as MemoryMembershipStore).addMember(channel, member)
+  for (const node of [a, b]) (internalsOf(node.app).realtimeStores.membership as MemoryMembershipStore).addMember(channel, typist)
+  for (const node of [a, b]) (internalsOf(node.app).realtimeStores.membership as MemoryMembershipStore).addMember(channel, member)
   const typing = await a.connect(typist)
   const other = await b.connect(member)
   // Membership cached on the typist's instance: the start goes straight to Redis.
@@ -61,16 +62,16 @@ t.test('with Redis: a typing:start whose connection closes while the shared stat
   t.teardown(() => {
     if (pid !== undefined) process.kill(pid, 'SIGCONT')
   })
-  const seen = a.app.realtimeMetrics.messagesIn.get('typing:start')
+  const seen = internalsOf(a.app).realtimeMetrics.messagesIn.get('typing:start')
   typing.send(start(channel))
-  await eventually(() => a.app.realtimeMetrics.messagesIn.get('typing:start') > seen, 2000, 'the start is being handled')
+  await eventually(() => internalsOf(a.app).realtimeMetrics.messagesIn.get('typing:start') > seen, 2000, 'the start is being handled')
   await typing.kill()
   await eventually(() => !a.app.wsRegistry.has(typist), 2000, 'the close is handled')
   process.kill(pid!, 'SIGCONT')
 
   const key = new RedisKeys().typing(channel, typist)
   await eventually(async () => (await watcher.exists(key)) === 0, 5000, 'the typing state is gone from Redis')
-  await eventually(() => a.app.realtimeTyping.size === 0, 5000, 'no typist is left on the instance')
+  await eventually(() => internalsOf(a.app).realtimeTyping.size === 0, 5000, 'no typist is left on the instance')
   t.ok(balanced(await typingFrom(other, typist)), 'the other member is not left watching a typist')
 })
 
@@ -86,9 +87,9 @@ t.test('one instance: a typing:start whose connection closes during the membersh
   const typing = await app.connect(typist)
   const other = await app.connect(member)
   await database.pause()
-  const seen = app.app.realtimeMetrics.messagesIn.get('typing:start')
+  const seen = internalsOf(app.app).realtimeMetrics.messagesIn.get('typing:start')
   typing.send(start(channel))
-  await eventually(() => app.app.realtimeMetrics.messagesIn.get('typing:start') > seen, 2000, 'the start is being handled')
+  await eventually(() => internalsOf(app.app).realtimeMetrics.messagesIn.get('typing:start') > seen, 2000, 'the start is being handled')
   await typing.kill()
   await eventually(() => !app.app.wsRegistry.has(typist), 2000, 'the close is handled')
   database.resume()
@@ -96,13 +97,13 @@ t.test('one instance: a typing:start whose connection closes during the membersh
   const third = await app.connect(member)
   third.send(start(channel))
   await other.next((m: ServerMessage) => m.type === 'typing:start' && m.data.user_id === member).catch(() => undefined)
-  t.equal(app.app.realtimeTyping.size <= 1, true, 'the closed connection owns no typing')
+  t.equal(internalsOf(app.app).realtimeTyping.size <= 1, true, 'the closed connection owns no typing')
   t.ok(balanced(await typingFrom(other, typist)), 'nobody is left watching the closed connection type')
 })
 
 t.test('typing is limited per user, all their connections together', async (t) => {
   const app = await build(t, { realtime: { typingRatePerSec: 5, membershipCacheMs: 60_000 } })
-  const membership = app.app.realtimeStores.membership as MemoryMembershipStore
+  const membership = internalsOf(app.app).realtimeStores.membership as MemoryMembershipStore
   const [typist, member] = [objectId(), objectId()]
   const channel = objectId()
   membership.addMember(channel, typist)

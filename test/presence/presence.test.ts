@@ -8,6 +8,7 @@ import { build, eventually, objectId, signToken, type BuiltApp, type ServerMessa
 import { presenceOf } from '../fixtures/messages.js'
 import { MemoryPresenceStore } from '../../lib/presence/presence-store-memory.js'
 import { MemoryMembershipStore } from '../../lib/membership/membership-store-memory.js'
+import { internalsOf } from '../../plugins/internals.js'
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 
@@ -27,7 +28,7 @@ async function assertNoPresence(t: Test, clients: Record<string, TestClient>): P
 
 async function setup(t: Test) {
   const built = await build(t)
-  const store = built.app.realtimeStores.presence as MemoryPresenceStore
+  const store = internalsOf(built.app).realtimeStores.presence as MemoryPresenceStore
   /** GET /presence as `asker` (a user id), or with the given Authorization header. */
   async function getPresence(query: string, auth: { asker: string } | { authorization?: string }) {
     const headers: Record<string, string> = {}

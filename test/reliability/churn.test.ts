@@ -22,6 +22,7 @@ import type { ChosenPresence } from '../../schemas/common.js'
 import { build, eventually, mongoUrl, objectId, signToken, testDatabase, TestClient, WAIT_MS } from '../helper.js'
 import { recordFigures } from './record.js'
 import { addMembers, channelMembersIndex, seedUsers } from '../fixtures/roomler2.js'
+import { internalsOf } from '../../plugins/internals.js'
 
 const USERS = 300
 const CHANNELS = 30
@@ -259,9 +260,9 @@ t.test('thousands of connect/close cycles leave no connection, typing, presence 
       () =>
         app.wsRegistry.connectionCount === 0 &&
         app.wsRegistry.userCount === 0 &&
-        app.realtimeTyping.size === 0 &&
-        app.realtimePresence.onlineCount === 0 &&
-        app.presenceWriter.backlog === 0,
+        internalsOf(app).realtimeTyping.size === 0 &&
+        internalsOf(app).realtimePresence.onlineCount === 0 &&
+        internalsOf(app).presenceWriter.backlog === 0,
       30_000,
       what,
     )
@@ -300,9 +301,9 @@ t.test('thousands of connect/close cycles leave no connection, typing, presence 
   const settleMs = performance.now() - cleanupStarted
   t.equal(app.wsRegistry.connectionCount, 0, 'no connection left in the registry')
   t.equal(app.wsRegistry.userCount, 0, 'no user left in the registry')
-  t.equal(app.realtimeTyping.size, 0, 'no typing state left')
-  t.equal(app.realtimePresence.onlineCount, 0, 'no presence state left')
-  t.equal(app.presenceWriter.backlog, 0, 'every presence write landed')
+  t.equal(internalsOf(app).realtimeTyping.size, 0, 'no typing state left')
+  t.equal(internalsOf(app).realtimePresence.onlineCount, 0, 'no presence state left')
+  t.equal(internalsOf(app).presenceWriter.backlog, 0, 'every presence write landed')
 
   const usersCollection = db.collection('users')
   await eventually(

@@ -19,6 +19,7 @@ import { freePort } from '../servers/ports.js'
 import { spawnStandalone, type Standalone } from '../servers/standalone.js'
 import { addMembers, channelMembersIndex, seedUsers, userDoc, userWhere } from '../fixtures/roomler2.js'
 import { nextPresenceOf } from '../fixtures/messages.js'
+import { internalsOf } from '../../plugins/internals.js'
 
 /** How long a spawned server may take to listen (tsx compiles on the fly; a down database adds the orphan wait). */
 const START_MS = 15_000
@@ -133,9 +134,9 @@ t.test('database down while clients work: serving goes on, presence catches up w
   await graceClient.next('typing:stop')
   await linusClient.next('typing:stop')
   for (const id of [ada, grace, linus]) await userWhere(db, id, (doc) => doc.presence === 'online', 'everyone recorded online')
-  await eventually(() => app.presenceWriter.backlog === 0, WAIT_MS, 'no write waiting before the outage')
+  await eventually(() => internalsOf(app).presenceWriter.backlog === 0, WAIT_MS, 'no write waiting before the outage')
   t.equal((await getJson(`${built.url}/ready`)).status, 200, 'ready before the outage')
-  const failuresBefore = app.realtimeMetrics.presenceWriteFailures
+  const failuresBefore = internalsOf(app).realtimeMetrics.presenceWriteFailures
 
   // The database stops.
   await ferret.stop()
@@ -174,11 +175,11 @@ t.test('database down while clients work: serving goes on, presence catches up w
 
   // Failures past the first round of writes (ada, grace, linus) are retries.
   await eventually(
-    () => app.realtimeMetrics.presenceWriteFailures - failuresBefore >= 4,
+    () => internalsOf(app).realtimeMetrics.presenceWriteFailures - failuresBefore >= 4,
     CATCH_UP_MS,
     'presence writes failed and were retried',
   )
-  t.ok(app.presenceWriter.backlog > 0, `presence writes wait for the database (backlog ${app.presenceWriter.backlog})`)
+  t.ok(internalsOf(app).presenceWriter.backlog > 0, `presence writes wait for the database (backlog ${internalsOf(app).presenceWriter.backlog})`)
   t.same(await adaClient.sync(), [], 'still serving')
 
   // The database comes back, same port, same data.
@@ -188,9 +189,9 @@ t.test('database down while clients work: serving goes on, presence catches up w
   await readyAgain(built.url, CATCH_UP_MS)
   const readyAfterMs = Date.now() - restartedAt
   t.match(await getJson(`${built.url}/ready`), { status: 200, body: { dependencies: { database: 'ok' } } }, '/ready: database ok')
-  await eventually(() => app.presenceWriter.backlog === 0, CATCH_UP_MS, 'every presence write landed')
+  await eventually(() => internalsOf(app).presenceWriter.backlog === 0, CATCH_UP_MS, 'every presence write landed')
   const lastWriteMs = Date.now() - restartedAt
-  const writesRetried = app.realtimeMetrics.presenceWriteFailures - failuresBefore
+  const writesRetried = internalsOf(app).realtimeMetrics.presenceWriteFailures - failuresBefore
 
   const adaDoc = await userWhere(db, ada, () => true, 'ada')
   t.match(adaDoc, { presence: 'invisible', chosen_presence: 'invisible', username: `user_${ada.slice(-6)}` }, 'the last choice is in the database')

@@ -21,6 +21,7 @@ import { recordFigures } from './record.js'
 import { MAX_PAYLOAD, SEED, byteLength, deepFrame, frameArbitrary, serialize, systematicFrames, text, validMessages, type Frame, type Oracle } from './fuzz/frames.js'
 import { checkAnswer, expectationOf, type Answer } from './fuzz/oracle.js'
 import { setup } from './fuzz/service.js'
+import { internalsOf } from '../../plugins/internals.js'
 
 /** Random frames on top of the systematic ones. */
 const RANDOM_FRAMES = Number(process.env.FUZZ_RUNS ?? 8000)
@@ -190,7 +191,7 @@ t.test('fuzzed frames: each gets its normal answer or one error, and no one else
   t.ok(counts.valid > 500 && counts.invalid > 2000, `valid messages mixed in (${counts.valid} valid, ${counts.invalid} invalid)`)
 
   // The service's own counts agree with what the client saw.
-  const metrics = built.app.realtimeMetrics
+  const metrics = internalsOf(built.app).realtimeMetrics
   const withProbes = { ...counts.errors, forbidden: (counts.errors.forbidden ?? 0) + probes }
   t.same({ ...metrics.errors.values }, withProbes, '/metrics counts the same errors by code (the probes’ forbidden among them)')
   t.equal(metrics.messagesIn.get('invalid'), counts.invalid, '/metrics counts every invalid frame')

@@ -11,6 +11,7 @@ import { eventually, objectId } from '../helper.js'
 import { recordFigures } from './record.js'
 import { MAX_PAYLOAD, SEED } from './fuzz/frames.js'
 import { setup } from './fuzz/service.js'
+import { internalsOf } from '../../plugins/internals.js'
 
 t.test('frames over MAX_PAYLOAD_BYTES close with 1009; everyone else keeps being served', async (t) => {
   const started = Date.now()
@@ -68,7 +69,7 @@ t.test('frames over MAX_PAYLOAD_BYTES close with 1009; everyone else keeps being
   await bystander.sync()
   t.equal(bystander.closeCode, undefined, 'the bystander is still connected')
   await eventually(() => built.app.wsRegistry.senders(userId).size === 0, undefined, 'closed connections leave the registry')
-  t.equal(built.app.realtimeMetrics.closes.get('payload_too_big'), oversized, '/metrics counts each as payload_too_big')
+  t.equal(internalsOf(built.app).realtimeMetrics.closes.get('payload_too_big'), oversized, '/metrics counts each as payload_too_big')
   t.equal((await fetch(`${built.url}/health`)).status, 200, 'the service still answers /health')
 
   recordFigures('fuzz-payload', {

@@ -18,6 +18,7 @@ import t, { type Test } from 'tap'
 import { WebSocket } from 'ws'
 import { WAIT_MS, build, eventually, objectId, type BuiltApp } from '../helper.js'
 import { recordFigures } from './record.js'
+import { internalsOf } from '../../plugins/internals.js'
 
 const MAX_BUFFERED_BYTES = 256 * 1024
 /** The stream is bounded whatever happens. */
@@ -203,7 +204,7 @@ t.test('a client that stops reading is closed with 1013 while every other reader
   t.equal(slow.outOfOrder, 0, 'in order, with no gap')
   t.equal(slow.ticks, crossedAt - slowFrom + 1, 'every event it was sent before the close')
   await eventually(() => !app.wsRegistry.has(slowId), WAIT_MS, 'the slow client left the registry')
-  t.equal(app.realtimeMetrics.closes.get('slow_consumer'), 1, 'one slow consumer closed')
+  t.equal(internalsOf(app).realtimeMetrics.closes.get('slow_consumer'), 1, 'one slow consumer closed')
   const metrics = await (await fetch(`${built.url}/metrics`)).text()
   t.match(metrics, /roomler_connections_closed_total\{reason="slow_consumer"\} 1\n/, '/metrics counts it')
 
@@ -224,7 +225,7 @@ t.test('a client that stops reading is closed with 1013 while every other reader
     readers.every((r) => r.socket.readyState === WebSocket.OPEN),
     'every reader is still connected and answered',
   )
-  t.equal(app.realtimeMetrics.closes.get('slow_consumer'), 1, 'no reader was taken for a slow consumer')
+  t.equal(internalsOf(app).realtimeMetrics.closes.get('slow_consumer'), 1, 'no reader was taken for a slow consumer')
   const heapAfter = heapMiB()
 
   const latencies = (from: number, to: number) => {

@@ -13,6 +13,7 @@ import t from 'tap'
 import fc from 'fast-check'
 import { build, forgeToken, ISSUER, objectId, refusal, SECRET, signToken } from '../helper.js'
 import { recordFigures } from './record.js'
+import { internalsOf } from '../../plugins/internals.js'
 
 const SEED = Number(process.env.TOKENS_SEED ?? Date.now() % 2 ** 31)
 /** Random variants per generated kind. */
@@ -266,8 +267,8 @@ t.test('hostile tokens are refused before the upgrade, counted, and never logged
   const upper = await built.connect(sub.toUpperCase())
   t.equal(upper.received[0]?.data.user_id.toLowerCase(), sub, 'a sub in upper-case hex is an ObjectId too')
   await upper.close()
-  const opensBefore = built.app.realtimeMetrics.connectionsOpened
-  const refusedBefore = { 401: built.app.realtimeMetrics.refusals.get('401'), 400: built.app.realtimeMetrics.refusals.get('400') }
+  const opensBefore = internalsOf(built.app).realtimeMetrics.connectionsOpened
+  const refusedBefore = { 401: internalsOf(built.app).realtimeMetrics.refusals.get('401'), 400: internalsOf(built.app).realtimeMetrics.refusals.get('400') }
 
   const byKind: Record<string, number> = {}
   const byStatus: Record<string, number> = {}
@@ -306,7 +307,7 @@ t.test('hostile tokens are refused before the upgrade, counted, and never logged
     401: variants.filter((v) => v.status === 401).length,
     400: variants.filter((v) => v.status === 400).length,
   }
-  const metrics = built.app.realtimeMetrics
+  const metrics = internalsOf(built.app).realtimeMetrics
   t.equal(metrics.connectionsOpened, opensBefore, 'no hostile variant opened a connection')
   t.equal(built.app.wsRegistry.connectionCount, 0, 'the registry holds no connection')
   t.equal(metrics.refusals.get('401') - refusedBefore[401], expected[401], 'the 401 refusals are counted')

@@ -6,6 +6,7 @@
 import t from 'tap'
 import { build, eventually, objectId, type BuildOptions, type ServerMessage, type TestClient } from '../helper.js'
 import type { MemoryMembershipStore } from '../../lib/membership/membership-store-memory.js'
+import { internalsOf } from '../../plugins/internals.js'
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 
@@ -40,7 +41,7 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 /** An app on the memory store; `channelOf(...users)` makes a new channel with those members. */
 async function setup(t: Test, realtime: BuildOptions['realtime'] = {}) {
   const built = await build(t, { realtime: { membershipCacheMs: 0, ...realtime } })
-  const membership = built.app.realtimeStores.membership as MemoryMembershipStore
+  const membership = internalsOf(built.app).realtimeStores.membership as MemoryMembershipStore
   function channelOf(...members: string[]): string {
     const channel = objectId()
     for (const user of members) membership.addMember(channel, user)
