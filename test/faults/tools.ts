@@ -72,14 +72,15 @@ export async function stallableRelay(t: Test, target: string): Promise<Stallable
   let stalled = false
   const server = createServer((client) => {
     const upstream = tcpConnect({ host: hostname, port: Number(port) })
+    client.pipe(upstream)
+    upstream.pipe(client)
     for (const socket of [client, upstream]) {
       sockets.add(socket)
       socket.on('close', () => sockets.delete(socket))
       socket.on('error', () => {})
+      // After pipe(), which sets a stream flowing: a connection opened while stalled is held too.
       if (stalled) socket.pause()
     }
-    client.pipe(upstream)
-    upstream.pipe(client)
     client.on('close', () => upstream.destroy())
     upstream.on('close', () => client.destroy())
   })
