@@ -29,6 +29,7 @@ const HEAVY = [
   'test/faults/redis-blips.test.ts',
   'test/faults/instance-loss.test.ts',
   'test/faults/orphans.test.ts',
+  'test/faults/lost-announcement.test.ts',
   'test/e2e-browser.test.ts',
   'test/package.test.ts',
   'test/deploy.test.ts',

@@ -25,6 +25,8 @@ export class RedisBroker implements Broker {
   /** What this instance's connections were last told of each user's visible presence (absent: offline). */
   readonly #told = new Map<string, string>()
   #failures = 0
+  /** A publish failed since the others were last asked to catch up: they missed an announcement or an event of ours. */
+  #othersMissed = false
   #started = false
   #hearing = false
 
@@ -109,6 +111,23 @@ export class RedisBroker implements Broker {
     this.#send(this.keys.everyone, `g\n${this.instanceId}\n${instanceId}`)
   }
 
+  /** Some publish of this instance's failed: the others should be asked to catch up once Redis answers. */
+  get othersMissed(): boolean {
+    return this.#othersMissed
+  }
+
+  /**
+   * Asks the others to read again which users this instance holds and the
+   * presence Redis holds: a user's arrival announced while the publish failed
+   * would otherwise reach no other instance's directory until its next
+   * reconcile, and events for them would go nowhere. Called once this
+   * instance's own state in Redis is back in step.
+   */
+  askOthersToCatchUp(): void {
+    this.#othersMissed = false
+    this.#send(this.keys.everyone, `r\n${this.instanceId}`)
+  }
+
   /** Adds to the directory what Redis holds (at start, and after Redis came back). */
   rebuildDirectory(): Promise<void> {
     return this.#directory.rebuild()
@@ -157,6 +176,7 @@ export class RedisBroker implements Broker {
       },
       (error: unknown) => {
         // Other instances miss this event; they catch up on presence when Redis is back.
+        this.#othersMissed = true
         if (this.#failures++ === 0) this.log.warn({ err: error }, 'could not publish to other instances')
       },
     )
@@ -187,6 +207,12 @@ export class RedisBroker implements Broker {
       if (userId === undefined) return
       if (here === '1') this.#directory.arrived(userId, origin)
       else this.#directory.departed(userId, origin)
+    } else if (kind === 'r') {
+      // Failures here are mended by the next reconcile.
+      this.#directory
+        .addHeldBy(origin)
+        .then(() => this.catchUpPresence())
+        .catch(() => {})
     } else if (kind === 'g') {
       this.#directory.forgetInstance(rest)
     } else if (kind === 'm') {

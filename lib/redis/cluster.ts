@@ -113,6 +113,8 @@ export async function startRedisCluster(options: RedisClusterOptions) {
         await broker.reconcileDirectory()
       }
       if (!broker.hearing && broker.started && sub.status === 'ready') await heardAgain()
+      // In step again (or never out of it) after a publish that failed: the others read what they missed.
+      if (up && broker.othersMissed) broker.askOthersToCatchUp()
       if (!reap) return
       for (const dead of await redis.zrangebyscore(keys.instances, '-inf', now - instanceTtlMs)) {
         if (dead === instanceId) continue

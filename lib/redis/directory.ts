@@ -77,6 +77,11 @@ export class Directory {
     this.#missing = missing
   }
 
+  /** Adds the users Redis holds for one instance (it asked: some of its announcements were lost). */
+  async addHeldBy(instanceId: string): Promise<void> {
+    for (const userId of await this.redis.smembers(this.keys.usersOf(instanceId))) this.arrived(userId, instanceId)
+  }
+
   /** What Redis holds: each live other instance → its users. */
   async #read(): Promise<Map<string, Set<string>>> {
     const instances = (await this.redis.zrange(this.keys.instances, '0', '-1')).filter((id) => id !== this.instanceId)

@@ -3,8 +3,9 @@
  * members, reading a user's stored presence until it holds, `/ready`, and
  * message matchers that say what they wait for.
  */
+import { performance } from 'node:perf_hooks'
 import { Redis } from 'ioredis'
-import { SECRET, WAIT_MS, mongoUrl, type ServerMessage } from '../helper.js'
+import { SECRET, WAIT_MS, mongoUrl, type ServerMessage, type TestClient } from '../helper.js'
 // The Roomler2 fixtures every test seeds and reads through.
 export { addMembers, seedUsers, userWhere } from '../fixtures/roomler2.js'
 
@@ -52,4 +53,17 @@ export async function clientIdByName(admin: Redis, name: string): Promise<string
   const id = line ? /\bid=(\d+)/.exec(line)?.[1] : undefined
   if (!id) throw new Error(`no Redis client named ${name}:\n${list}`)
   return id
+}
+
+/** Sends `note` events from `publish` every 50 ms until `client` has one; how long that took. */
+export async function publishUntilHeard(publish: (n: number) => void, client: TestClient, timeoutMs: number): Promise<{ ms: number; sent: number }> {
+  const started = performance.now()
+  let sent = 0
+  const timer = setInterval(() => publish(++sent), 50)
+  try {
+    await client.next('note', timeoutMs)
+    return { ms: performance.now() - started, sent }
+  } finally {
+    clearInterval(timer)
+  }
 }

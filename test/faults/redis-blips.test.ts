@@ -13,11 +13,11 @@
  */
 import { performance } from 'node:perf_hooks'
 import t from 'tap'
-import { WAIT_MS, build, eventually, objectId, type TestClient } from '../helper.js'
+import { WAIT_MS, build, eventually, objectId } from '../helper.js'
 import { startRedis } from '../servers/redis.js'
 import { recordFigures } from '../reliability/record.js'
 import { RedisKeys } from '../../lib/redis/keys.js'
-import { adminClient, clientIdByName, isPresence, ready } from './instance-tools.js'
+import { adminClient, clientIdByName, isPresence, publishUntilHeard, ready } from './instance-tools.js'
 import { internalsOf } from '../../plugins/internals.js'
 
 const INSTANCE_TTL_MS = 1000
@@ -25,19 +25,6 @@ const INSTANCE_TTL_MS = 1000
 const RECOVERY_MS = 5000
 /** Events published after the recovery, each to arrive. */
 const AFTER = 20
-
-/** Sends `note` events from `publish` every 50 ms until `client` has one; how long that took. */
-async function publishUntilHeard(publish: (n: number) => void, client: TestClient, timeoutMs: number): Promise<{ ms: number; sent: number }> {
-  const started = performance.now()
-  let sent = 0
-  const timer = setInterval(() => publish(++sent), 50)
-  try {
-    await client.next('note', timeoutMs)
-    return { ms: performance.now() - started, sent }
-  } finally {
-    clearInterval(timer)
-  }
-}
 
 t.test('a killed subscriber connection: /ready says Redis is down until it is back, then events and presence reach a user who connected meanwhile', async (t) => {
   const redis = await startRedis()

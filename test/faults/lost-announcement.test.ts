@@ -1,0 +1,56 @@
+/**
+ * Contract section 7, an instance's own connection to Redis blips: the
+ * command connection of one instance is killed on a real redis-server
+ * (CLIENT KILL by its name `roomler-rt:<instanceId>`) and kept from
+ * reconnecting (maxclients lowered) while a user connects to it. Its
+ * announcements of that user (here, and online) fail to publish; nothing is
+ * wrong with the other instance, which would not look again until its next
+ * periodic reconcile (a minute here). Once the connection is back, within a
+ * few seconds events from the other instance reach the user and its clients
+ * see the user online.
+ *
+ * Run with `npx tsx test/run.ts test/faults/lost-announcement.test.ts`.
+ */
+import t from 'tap'
+import { WAIT_MS, build, eventually, objectId } from '../helper.js'
+import { startRedis } from '../servers/redis.js'
+import { adminClient, clientIdByName, isPresence, publishUntilHeard, ready } from './instance-tools.js'
+import { internalsOf } from '../../plugins/internals.js'
+
+/** Long enough that the periodic reconcile (every third heartbeat, a third of this apart) cannot be what mends it. */
+const INSTANCE_TTL_MS = 60_000
+/** "Within a few seconds of the connection's return". */
+const RECOVERY_MS = 5000
+
+t.test('announcements lost to a killed command connection reach the other instance once it is back', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.close())
+  const admin = adminClient(redis.url)
+  t.teardown(() => admin.disconnect())
+  const options = { redis: { url: redis.url }, realtime: { instanceTtlMs: INSTANCE_TTL_MS } }
+  const a = await build(t, options)
+  const b = await build(t, options)
+  const watcher = objectId()
+  const late = objectId()
+  const w = await a.connect(watcher)
+
+  const commands = await clientIdByName(admin, `roomler-rt:${internalsOf(b.app).realtimeCluster.instanceId}`)
+  const clients = Number(/connected_clients:(\d+)/.exec(String(await admin.info('clients')))?.[1])
+  await admin.config('SET', 'maxclients', String(clients - 1))
+  t.teardown(() => admin.config('SET', 'maxclients', '10000').catch(() => {}))
+  await admin.client('KILL', 'ID', commands)
+  await eventually(async () => (await ready(b.url)).status === 503, WAIT_MS, '/ready on the second instance to answer 503')
+
+  // The user connects while the second instance cannot publish: its announcements go nowhere.
+  const x = await b.connect(late)
+  t.same(await w.sync().then(() => w.received.filter(isPresence(late, 'online'))), [], 'the first instance heard nothing of the user yet')
+
+  await admin.config('SET', 'maxclients', '10000')
+  await eventually(async () => (await ready(b.url)).status === 200, RECOVERY_MS, '/ready on the second instance to answer 200 again')
+
+  const dispatcher = a.app.wsDispatcher
+  const heard = await publishUntilHeard((n) => dispatcher.sendToUser(late, { type: 'note', data: { n } }), x, RECOVERY_MS).catch((error: Error) => error)
+  t.ok(!(heard instanceof Error), `an event from the first instance reaches the user${heard instanceof Error ? `: ${heard.message}` : ` (${Math.round(heard.ms)} ms after /ready)`}`)
+  const online = await w.next(isPresence(late, 'online'), RECOVERY_MS).catch((error: Error) => error)
+  t.ok(!(online instanceof Error), `the first instance’s client sees the user online${online instanceof Error ? `: ${online.message}` : ''}`)
+})
