@@ -29,6 +29,7 @@ const HEAVY = [
   'test/faults/redis-blips.test.ts',
   'test/faults/instance-loss.test.ts',
   'test/e2e-browser.test.ts',
+  'test/e2e-cross-origin.test.ts',
   'test/package.test.ts',
   'test/deploy.test.ts',
   'test/bench-smoke.test.ts',
