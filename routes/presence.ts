@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify'
+import { bearerCredential } from '../lib/support/bearer.js'
 import { sendError, useJsonErrors } from '../lib/support/http-errors.js'
 import { rateLimitConfig } from '../lib/support/rate-limit.js'
 import { TokenRejected } from '../lib/support/tokens.js'
@@ -26,9 +27,8 @@ const presenceRoute: FastifyPluginAsync = async (instance) => {
       config: rateLimitConfig(fastify.realtimeConfig.realtime.httpRateLimitPerMin),
       // Before the query is validated (after the rate limit): without a valid token, the answer is 401 whatever was asked.
       preValidation: async (request, reply) => {
-        const match = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')
         try {
-          request.realtimeClaims = fastify.verifyAccessToken(match?.[1])
+          request.realtimeClaims = fastify.verifyAccessToken(bearerCredential(request.headers.authorization))
         } catch (error) {
           if (error instanceof TokenRejected) return sendError(reply, error.statusCode, error.code, error.message)
           throw error

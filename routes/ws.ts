@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import { bearerCredential } from '../lib/support/bearer.js'
 import { sendError } from '../lib/support/http-errors.js'
 import { Sessions } from '../lib/protocol/session.js'
 import { TokenRejected } from '../lib/support/tokens.js'
@@ -49,7 +50,7 @@ const wsRoute: FastifyPluginAsync = async (instance) => {
   function tokenOf(request: FastifyRequest): string | undefined | { refused: string } {
     const query = (request.query as { token?: unknown }).token
     if (query !== undefined && typeof query !== 'string') return { refused: 'missing token: send the token key once' }
-    const fromHeader = /^Bearer +(\S+)$/i.exec(request.headers.authorization ?? '')?.[1]
+    const fromHeader = bearerCredential(request.headers.authorization)
     if (query !== undefined && fromHeader !== undefined && query !== fromHeader) {
       return { refused: 'the token in the query and the one in the Authorization header differ: send one' }
     }

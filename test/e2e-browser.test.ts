@@ -4,38 +4,16 @@
  * signed in as the three demo users. Screenshots go to test-output/.
  */
 import t from 'tap'
-import { execFile } from 'node:child_process'
-import { mkdir, readdir, stat } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { DEMO_USERS } from '../demo/seed.js'
+import { ensureBuilt, launchChromium } from './servers/browser.js'
 import { ROOT, spawnStandalone } from './servers/standalone.js'
 
 const OUTPUT = join(ROOT, 'test-output')
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 /** How long the page may take to show what the test waits for. */
 const WAIT_MS = 10_000
-
-/** Newest modification time of the TypeScript the build compiles. */
-async function newestSource(): Promise<number> {
-  let newest = 0
-  for (const dir of ['.', 'lib', 'plugins', 'routes', 'schemas', 'client']) {
-    const entries = await readdir(join(ROOT, dir), { recursive: dir !== '.', withFileTypes: true })
-    for (const entry of entries) {
-      if (!entry.isFile() || !entry.name.endsWith('.ts')) continue
-      newest = Math.max(newest, (await stat(join(entry.parentPath, entry.name))).mtimeMs)
-    }
-  }
-  return newest
-}
-
-/** `npm test` builds first; run alone, this file builds when dist/ is missing or older than the sources. */
-async function ensureBuilt(): Promise<void> {
-  const built = await stat(join(ROOT, 'dist/server.js')).then((s) => s.mtimeMs, () => 0)
-  if (built >= (await newestSource())) return
-  await promisify(execFile)(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT })
-}
 
 /** `node dist/server.js` in demo mode on a free port, killed by its PID when the tests end; its base URL once the demo page is up. */
 async function startServer(): Promise<string> {
@@ -46,11 +24,7 @@ async function startServer(): Promise<string> {
 
 await ensureBuilt()
 const base = await startServer()
-const browser: Browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-})
-t.teardown(() => browser.close())
+const browser: Browser = await launchChromium(t)
 await mkdir(OUTPUT, { recursive: true })
 
 type Name = (typeof DEMO_USERS)[number]['username']

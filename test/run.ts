@@ -31,6 +31,7 @@ const HEAVY = [
   'test/faults/orphans.test.ts',
   'test/faults/lost-announcement.test.ts',
   'test/e2e-browser.test.ts',
+  'test/e2e-cross-origin.test.ts',
   'test/package.test.ts',
   'test/deploy.test.ts',
   'test/bench-smoke.test.ts',

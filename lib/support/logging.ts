@@ -10,37 +10,18 @@ function decodeKey(raw: string): string {
   }
 }
 
-/** Three base64url segments: a JWT, whatever key it came under (or none). */
-const LOOKS_LIKE_JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
-
 /**
- * A URL with every token query value replaced, fit for a log line. Keys are
- * compared as the query parser reads them (`%74oken` and `token[]` are
- * `token` too), and anything shaped like a JWT goes whatever its key.
+ * A JWT-shaped run: three base64url segments, or a JOSE header (`eyJ`, the
+ * base64 of `{"`) with a payload after it, signed or not (header and payload
+ * alone still say who the user is).
  */
-export function redactUrl(url: string): string {
-  const query = url.indexOf('?')
-  if (query < 0) return url
-  const pairs = url
-    .slice(query + 1)
-    .split('&')
-    .map((pair) => {
-      const eq = pair.indexOf('=')
-      const rawKey = eq < 0 ? pair : pair.slice(0, eq)
-      const key = decodeKey(rawKey).trim().toLowerCase().replace(/\[\]$/, '')
-      const value = eq < 0 ? '' : decodeKey(pair.slice(eq + 1))
-      if (TOKEN_KEYS.has(key) || LOOKS_LIKE_JWT.test(value)) return `${rawKey}=[REDACTED]`
-      if (LOOKS_LIKE_JWT.test(decodeKey(rawKey))) return '[REDACTED]'
-      return pair
-    })
-  return `${url.slice(0, query + 1)}${pairs.join('&')}`
-}
+const JWT_RUN = /[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}|eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{8,}\.?[A-Za-z0-9_-]*/g
 
 /** Anything in free text that carries a token: a query value, a bearer credential, a JWT-shaped run. */
 const TOKEN_IN_TEXT = [
   [/((?:^|[?&;\s])(?:%[0-9a-f]{2}|[a-z_])*(?:token|%74oken)(?:%5b%5d|\[\])?=)[^&\s"']*/gi, '$1[REDACTED]'],
   [/(bearer\s+)[^\s"',]+/gi, '$1[REDACTED]'],
-  [/[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, '[REDACTED]'],
+  [JWT_RUN, '[REDACTED]'],
 ] as const
 
 /** Free text (a log message, a URL inside one) with every token taken out. */
@@ -48,6 +29,40 @@ export function redactText(text: string): string {
   let out = text
   for (const [pattern, replacement] of TOKEN_IN_TEXT) out = out.replace(pattern, replacement)
   return out
+}
+
+/** Whether a piece of a URL, read as the server reads it (percent-escapes decoded), carries a token. */
+function carriesToken(raw: string, plusIsSpace: boolean): boolean {
+  const read = decodeKey(plusIsSpace ? raw : raw.replace(/\+/g, '%2B'))
+  return redactText(read) !== read
+}
+
+/**
+ * A URL with every token replaced, fit for a log line: a path segment or a
+ * query value that carries one once decoded (a JWT-shaped run, `token=` in an
+ * encoded value) goes whole; so does any token query value, its key compared
+ * as the query parser reads it (`%74oken` and `token[]` are `token` too); and
+ * what is left is scanned raw. Other URLs stay as they were.
+ */
+export function redactUrl(url: string): string {
+  const query = url.indexOf('?')
+  const path = (query < 0 ? url : url.slice(0, query))
+    .split('/')
+    .map((segment) => (carriesToken(segment, false) ? '[REDACTED]' : segment))
+    .join('/')
+  if (query < 0) return redactText(path)
+  const pairs = url
+    .slice(query + 1)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=')
+      const rawKey = eq < 0 ? pair : pair.slice(0, eq)
+      const key = decodeKey(rawKey).trim().toLowerCase().replace(/\[\]$/, '')
+      if (carriesToken(rawKey, true)) return '[REDACTED]'
+      if (TOKEN_KEYS.has(key) || (eq >= 0 && carriesToken(pair.slice(eq + 1), true))) return `${rawKey}=[REDACTED]`
+      return pair
+    })
+  return redactText(`${path}?${pairs.join('&')}`)
 }
 
 /** A value about to be logged, with tokens taken out of every string in it (objects copied, not changed). */

@@ -7,6 +7,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
 import { BucketCounts, CollectedHistogram, type HistogramSource } from './metrics-histogram.js'
+import { RESERVED_PREFIXES, RESERVED_TYPES } from '../protocol/reserved-types.js'
 
 class LabelledCounter {
   readonly values: Record<string, number> = Object.create(null)
@@ -63,8 +64,13 @@ export interface Gauges {
   typists: number
 }
 
-/** Protocol message types (server to client), counted apart from the application's. */
-const PROTOCOL_TYPE = /^(connected|pong|error|typing:|presence:|auth:)/
+/**
+ * Protocol message types (server to client), counted apart from the
+ * application's: `connected`, `pong`, `error` exactly, and the `typing:`,
+ * `presence:`, `auth:` families (the application may push none of them), so
+ * an application type such as `error_1` or `pongX` counts toward the bound.
+ */
+const PROTOCOL_TYPE = new RegExp(`^(?:(?:${RESERVED_TYPES.join('|')})$|${RESERVED_PREFIXES.join('|')})`)
 
 /** Fan-out sizes: one recipient to ten thousand. */
 const FANOUT_BUCKETS = [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000]

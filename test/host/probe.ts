@@ -71,6 +71,27 @@ export function capture(): { stream: Writable; lines: string[] } {
   return { stream, lines }
 }
 
+/** Every character of `text` as %XX: no JWT-shaped run left in the raw URL. */
+export function percentEncoded(text: string): string {
+  return [...Buffer.from(text, 'utf8')].map((byte) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`).join('')
+}
+
+/** The text with its percent-escapes read, so a log scan finds an encoded token too. */
+export function percentDecoded(text: string): string {
+  return text.replace(/(?:%[0-9a-f]{2})+/gi, (run) => {
+    try {
+      return decodeURIComponent(run)
+    } catch {
+      return run
+    }
+  })
+}
+
+/** The token's header and payload without the signature: not a credential, but it still tells who the user is. */
+export function unsigned(token: string): string {
+  return token.split('.').slice(0, 2).join('.')
+}
+
 /**
  * The ways a token reaches a URL or a header that is not the admitted
  * `/ws?token=` (issue 11 item 1), under a prefix: each with the status the
@@ -91,5 +112,12 @@ export function tokenVariants(prefix: string, token: string): Array<{ what: stri
     { what: 'a token in a header on an unknown path', path: `${prefix}/nowhere`, options: { headers: { authorization: `Bearer ${token}` } }, status: 404 },
     { what: 'a header and a different query token on /ws', path: `${prefix}/ws?token=${q}`, options: { upgrade: true, headers: { authorization: `Bearer ${token}x` } }, status: 401 },
     { what: 'the token as a bare query key', path: `${prefix}/nowhere?${q}`, options: {}, status: 404 },
+    { what: 'the token as a path segment after /ws', path: `${prefix}/ws/${q}`, options: { upgrade: true }, status: 404 },
+    { what: 'the token in an unmatched path', path: `${prefix}/nope/${q}`, options: {}, status: 404 },
+    { what: 'the token percent-encoded in an unmatched path', path: `${prefix}/nope/${percentEncoded(token)}`, options: {}, status: 404 },
+    { what: 'token= inside a percent-encoded value', path: `${prefix}/ws?x=1%26token%3D${q}`, options: { upgrade: true }, status: 401 },
+    { what: 'the token percent-encoded under another key', path: `${prefix}/ws?x=${percentEncoded(token)}`, options: { upgrade: true }, status: 401 },
+    { what: 'the token under any key name', path: `${prefix}/ws?auth=${q}`, options: { upgrade: true }, status: 401 },
+    { what: 'a partial token (header.payload, no signature)', path: `${prefix}/ws?jwt=${unsigned(token)}`, options: { upgrade: true }, status: 401 },
   ]
 }

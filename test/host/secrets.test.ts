@@ -11,11 +11,11 @@ import realtime from '../../app.js'
 import { DEV_JWT_SECRET } from '../../schemas/config.js'
 import { ISSUER, SECRET, connect, objectId, signToken } from '../helper.js'
 import { spawnStandalone } from '../servers/standalone.js'
-import { capture, probe, tokenVariants } from './probe.js'
+import { capture, percentDecoded, probe, tokenVariants, unsigned } from './probe.js'
 
-/** What of a token would betray it: the whole, and its signature alone. */
+/** What of a token would betray it: the whole, its signature alone, or its header and payload; raw or percent-encoded. */
 function leaks(text: string, token: string): boolean {
-  return text.includes(token) || text.includes(token.split('.')[2]!) || text.includes(encodeURIComponent(token))
+  return [text, percentDecoded(text)].some((form) => form.includes(token) || form.includes(token.split('.')[2]!) || form.includes(unsigned(token)))
 }
 
 t.test('a plain-logger host, the plugin under /realtime: no variant logs or echoes the token', async (t) => {
@@ -40,6 +40,10 @@ t.test('a plain-logger host, the plugin under /realtime: no variant logs or echo
   t.equal(viaHeader.status, 101, 'Authorization: Bearer <token> on /ws upgrades')
   const both = await probe(base, `/realtime/ws?token=${token}`, { upgrade: true, headers: { authorization: `Bearer ${token}` } })
   t.equal(both.status, 101, 'the same token in both places upgrades')
+
+  const plain = '/realtime/health?probe=1&since=a.b.c'
+  await probe(base, plain)
+  t.ok(lines.some((line) => line.includes(`"url":"${plain}"`)), 'a URL without a token is logged as it came')
 
   t.ok(lines.length > 20, `the log was captured (${lines.length} lines)`)
   t.same(lines.filter((line) => leaks(line, token)), [], 'no log line holds the token')

@@ -14,6 +14,7 @@ import fc from 'fast-check'
 import { build, forgeToken, ISSUER, objectId, refusal, SECRET, signToken } from '../helper.js'
 import { recordFigures } from './record.js'
 import { internalsOf } from '../../plugins/internals.js'
+import { percentDecoded, percentEncoded, unsigned } from '../host/probe.js'
 
 const SEED = Number(process.env.TOKENS_SEED ?? Date.now() % 2 ** 31)
 /** Random variants per generated kind. */
@@ -248,6 +249,10 @@ function hostileVariants(sub: string): Variant[] {
   place('token[] in the query', `?token[]=${valid}`)
   place('the token twice in the query', `?token=${valid}&token=${valid}`)
   place('the token as a bare query key', `?${valid}`)
+  place('token= inside a percent-encoded value', `?x=1%26token%3D${valid}`)
+  place('the token percent-encoded under another key', `?x=${percentEncoded(valid)}`)
+  place('the token under any key name', `?auth=${valid}`)
+  variants.push({ kind: 'wrong-place', label: 'a partial token (header.payload) under jwt=', query: `?jwt=${unsigned(valid)}`, token: unsigned(valid), status: 401, message: /missing token/ })
   place('no query at all', '')
   place('an empty token', '?token=')
 
@@ -326,7 +331,7 @@ t.test('hostile tokens are refused before the upgrade, counted, and never logged
     const signature = variant.token.split('.')[2]
     if (signature && signature.length >= 20) secrets.add(signature)
   }
-  const leaks = built.logs.filter((line) => [...secrets].some((secret) => line.includes(secret)))
+  const leaks = built.logs.filter((line) => [line, percentDecoded(line)].some((form) => [...secrets].some((secret) => form.includes(secret))))
   t.same(leaks.map((line) => line.slice(0, 300)), [], `none of ${built.logs.length} log lines contains any of ${secrets.size} token forms`)
   t.ok(built.logs.some((line) => line.includes('[REDACTED]')), 'the request lines are logged, with the token redacted')
 
