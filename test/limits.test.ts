@@ -1,6 +1,8 @@
 import t from 'tap'
 import type { WebSocket } from 'ws'
-import { build, eventually, objectId, refusal, WAIT_MS } from './helper.js'
+import { build, eventually, GatedPresenceStore, objectId, refusal, WAIT_MS } from './helper.js'
+import { MemoryMembershipStore } from '../lib/membership/membership-store-memory.js'
+import { MAX_UNHANDLED_FRAMES } from '../lib/protocol/lanes.js'
 import { CloseCode } from '../lib/connections/close-codes.js'
 import { Connection, MAX_DROPS_IN_A_ROW } from '../lib/connections/connection.js'
 import { internalsOf } from '../plugins/internals.js'
@@ -127,4 +129,25 @@ t.test('event types that only look like the protocol’s (error_1, pongX) count 
   t.equal(application.length, 5, `5 application labels (METRICS_EVENT_TYPES), not ${types.length}`)
   t.equal(labels.find((label) => label.type === 'other')?.count, types.length - 5, 'the rest count as other')
   t.ok(labels.some((label) => label.type === 'connected'), 'the protocol’s own types keep their label')
+})
+
+t.test('frames past the bound before connected are each answered rate_limited once connected is out', async (t) => {
+  // The user's chosen state is read slowly: the connection is open, `connected` has not gone out.
+  const presence = new GatedPresenceStore()
+  const { connect, app } = await build(t, {
+    realtime: { rateLimitPerSec: 1000, rateLimitBurst: 1000 },
+    stores: { presence, membership: new MemoryMembershipStore() },
+  })
+  const client = await connect(objectId(), { awaitConnected: false })
+  const sent = MAX_UNHANDLED_FRAMES + 20
+  for (let i = 0; i < sent; i++) client.send({ type: 'ping' })
+  const metrics = internalsOf(app).realtimeMetrics
+  await eventually(() => metrics.messagesIn.get('rate_limited') === 20, WAIT_MS, 'every frame reached the server before connected')
+  presence.release()
+  await eventually(() => client.received.filter((m) => m.type === 'pong' || m.type === 'error').length >= sent, WAIT_MS, 'every frame answered')
+  t.equal(client.received[0]!.type, 'connected', 'connected first')
+  t.equal(client.received.filter((m) => m.type === 'pong').length, MAX_UNHANDLED_FRAMES, 'the held frames are handled')
+  const refused = client.received.filter((m) => m.type === 'error')
+  t.equal(refused.length, 20, 'each frame past the bound gets an answer')
+  t.ok(refused.every((m) => m.data.code === 'rate_limited'), 'rate_limited')
 })

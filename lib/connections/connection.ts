@@ -46,6 +46,8 @@ export class Connection {
   #alive = true
   /** Frames that arrived before `connected` went out, in order; null from then on. */
   #held: HeldFrame[] | null = []
+  /** Frames refused while held (past MAX_UNHANDLED_FRAMES before `connected`), each answered once it is out. */
+  #refusedWhileHeld = 0
   /** Frames waiting behind one being handled, typing and the rest apart (the protocol's; made on first use). */
   #lanes: FrameLanes | null = null
   /** Channels this connection started typing in, so that its close can stop them (made on first use: most connections never type). */
@@ -178,6 +180,18 @@ export class Connection {
   hold(frame: HeldFrame): void {
     if (this.#held === null) this.#held = [frame]
     else this.#held.push(frame)
+  }
+
+  /** A frame past the bound arrived while frames are held: it is answered once `connected` is out. */
+  refuseWhileHeld(): void {
+    this.#refusedWhileHeld++
+  }
+
+  /** How many frames were refused while held (and forgets them: each is answered once). */
+  takeRefusedWhileHeld(): number {
+    const refused = this.#refusedWhileHeld
+    this.#refusedWhileHeld = 0
+    return refused
   }
 
   /** The next held frame; when none is left, frames are handled as they come. */

@@ -134,9 +134,12 @@ function isTyping(item: LaneItem): item is ClientMessageOf<'typing:start' | 'typ
 export function receive(ctx: ProtocolContext, connection: Connection, data: Buffer, isBinary: boolean): void {
   if (connection.closed || !admitByRate(ctx, connection)) return
   if (connection.holding) {
-    // Nothing can be sent before `connected`: past the bound the frame is dropped.
+    // Nothing can be sent before `connected`: past the bound the frame is dropped, and answered once it is out.
     if (connection.heldCount < MAX_UNHANDLED_FRAMES) connection.hold({ data, isBinary })
-    else ctx.metrics.messagesIn.add('rate_limited')
+    else {
+      ctx.metrics.messagesIn.add('rate_limited')
+      connection.refuseWhileHeld()
+    }
     return
   }
   route(ctx, connection, parse(ctx, data, isBinary))
@@ -190,4 +193,5 @@ export function drain(ctx: ProtocolContext, connection: Connection): void {
     if (connection.closed) continue
     route(ctx, connection, parse(ctx, frame.data, frame.isBinary))
   }
+  for (let refused = connection.takeRefusedWhileHeld(); refused > 0 && !connection.closed; refused--) reply(ctx, connection, TOO_MANY_WAITING)
 }
