@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
-import type { ClientMessage, ClientMessageOf, ClientMessageType } from '../../schemas/client-messages.js'
+import type { ClientMessageOf, ClientMessageType } from '../../schemas/client-messages.js'
 import type { Connection } from '../connections/connection.js'
 import type { Metrics } from '../support/metrics.js'
 import { ProtocolError } from './errors.js'
