@@ -4,7 +4,9 @@
  * message matchers that say what they wait for.
  */
 import { performance } from 'node:perf_hooks'
+import type { Test } from 'tap'
 import { Redis } from 'ioredis'
+import { startRedis } from '../servers/redis.js'
 import { SECRET, WAIT_MS, mongoUrl, type ServerMessage, type TestClient } from '../helper.js'
 // The Roomler2 fixtures every test seeds and reads through.
 export { addMembers, seedUsers, userWhere } from '../fixtures/roomler2.js'
@@ -66,4 +68,28 @@ export async function publishUntilHeard(publish: (n: number) => void, client: Te
   } finally {
     clearInterval(timer)
   }
+}
+
+/** A Redis and a client of the test's own to inject faults with; both stopped when the test ends. */
+export async function redisWithAdmin(t: Test): Promise<{ url: string; admin: Redis }> {
+  const redis = await startRedis()
+  t.teardown(() => redis.close())
+  const admin = adminClient(redis.url)
+  t.teardown(() => admin.disconnect())
+  return { url: redis.url, admin }
+}
+
+/**
+ * Kills the client connection named `name` and keeps it from coming back
+ * (maxclients lowered, as a Redis at its connection limit does) until
+ * `letBack` is called (or the test ends).
+ */
+export async function killAndHoldAway(t: Test, admin: Redis, name: string): Promise<{ letBack(): Promise<unknown> }> {
+  const id = await clientIdByName(admin, name)
+  const clients = Number(/connected_clients:(\d+)/.exec(String(await admin.info('clients')))?.[1])
+  await admin.config('SET', 'maxclients', String(clients - 1))
+  const letBack = () => admin.config('SET', 'maxclients', '10000')
+  t.teardown(() => letBack().catch(() => {}))
+  await admin.client('KILL', 'ID', id)
+  return { letBack }
 }

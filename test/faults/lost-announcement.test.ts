@@ -13,8 +13,7 @@
  */
 import t from 'tap'
 import { WAIT_MS, build, eventually, objectId } from '../helper.js'
-import { startRedis } from '../servers/redis.js'
-import { adminClient, clientIdByName, isPresence, publishUntilHeard, ready } from './instance-tools.js'
+import { isPresence, killAndHoldAway, publishUntilHeard, ready, redisWithAdmin } from './instance-tools.js'
 import { internalsOf } from '../../plugins/internals.js'
 
 /** Long enough that the periodic reconcile (every third heartbeat, a third of this apart) cannot be what mends it. */
@@ -23,10 +22,7 @@ const INSTANCE_TTL_MS = 60_000
 const RECOVERY_MS = 5000
 
 t.test('announcements lost to a killed command connection reach the other instance once it is back', async (t) => {
-  const redis = await startRedis()
-  t.teardown(() => redis.close())
-  const admin = adminClient(redis.url)
-  t.teardown(() => admin.disconnect())
+  const redis = await redisWithAdmin(t)
   const options = { redis: { url: redis.url }, realtime: { instanceTtlMs: INSTANCE_TTL_MS } }
   const a = await build(t, options)
   const b = await build(t, options)
@@ -34,18 +30,14 @@ t.test('announcements lost to a killed command connection reach the other instan
   const late = objectId()
   const w = await a.connect(watcher)
 
-  const commands = await clientIdByName(admin, `roomler-rt:${internalsOf(b.app).realtimeCluster.instanceId}`)
-  const clients = Number(/connected_clients:(\d+)/.exec(String(await admin.info('clients')))?.[1])
-  await admin.config('SET', 'maxclients', String(clients - 1))
-  t.teardown(() => admin.config('SET', 'maxclients', '10000').catch(() => {}))
-  await admin.client('KILL', 'ID', commands)
+  const fault = await killAndHoldAway(t, redis.admin, `roomler-rt:${internalsOf(b.app).realtimeCluster.instanceId}`)
   await eventually(async () => (await ready(b.url)).status === 503, WAIT_MS, '/ready on the second instance to answer 503')
 
   // The user connects while the second instance cannot publish: its announcements go nowhere.
   const x = await b.connect(late)
   t.same(await w.sync().then(() => w.received.filter(isPresence(late, 'online'))), [], 'the first instance heard nothing of the user yet')
 
-  await admin.config('SET', 'maxclients', '10000')
+  await fault.letBack()
   await eventually(async () => (await ready(b.url)).status === 200, RECOVERY_MS, '/ready on the second instance to answer 200 again')
 
   const dispatcher = a.app.wsDispatcher

@@ -14,10 +14,9 @@
 import { performance } from 'node:perf_hooks'
 import t from 'tap'
 import { WAIT_MS, build, eventually, objectId } from '../helper.js'
-import { startRedis } from '../servers/redis.js'
 import { recordFigures } from '../reliability/record.js'
 import { RedisKeys } from '../../lib/redis/keys.js'
-import { adminClient, clientIdByName, isPresence, publishUntilHeard, ready } from './instance-tools.js'
+import { isPresence, killAndHoldAway, publishUntilHeard, ready, redisWithAdmin } from './instance-tools.js'
 import { internalsOf } from '../../plugins/internals.js'
 
 const INSTANCE_TTL_MS = 1000
@@ -27,10 +26,8 @@ const RECOVERY_MS = 5000
 const AFTER = 20
 
 t.test('a killed subscriber connection: /ready says Redis is down until it is back, then events and presence reach a user who connected meanwhile', async (t) => {
-  const redis = await startRedis()
-  t.teardown(() => redis.close())
-  const admin = adminClient(redis.url)
-  t.teardown(() => admin.disconnect())
+  const redis = await redisWithAdmin(t)
+  const admin = redis.admin
   const options = { redis: { url: redis.url }, realtime: { instanceTtlMs: INSTANCE_TTL_MS } }
   const a = await build(t, options)
   const b = await build(t, options)
@@ -40,12 +37,8 @@ t.test('a killed subscriber connection: /ready says Redis is down until it is ba
   t.same((await ready(a.url)).redis, 'ok', '/ready on the first instance says Redis is ok before the fault')
 
   // The fault: the subscriber connection killed, and kept from coming back until the test lets it.
-  const subscriber = await clientIdByName(admin, `roomler-rt-sub:${internalsOf(a.app).realtimeCluster.instanceId}`)
-  const clients = Number(/connected_clients:(\d+)/.exec(String(await admin.info('clients')))?.[1])
-  await admin.config('SET', 'maxclients', String(clients - 1))
-  t.teardown(() => admin.config('SET', 'maxclients', '10000').catch(() => {}))
   const killed = performance.now()
-  await admin.client('KILL', 'ID', subscriber)
+  const fault = await killAndHoldAway(t, admin, `roomler-rt-sub:${internalsOf(a.app).realtimeCluster.instanceId}`)
 
   const down = await eventually(async () => (await ready(a.url)).status === 503, WAIT_MS, '/ready on the first instance to answer 503').then(
     () => true,
@@ -59,7 +52,7 @@ t.test('a killed subscriber connection: /ready says Redis is down until it is ba
   const keys = new RedisKeys()
   await eventually(async () => (await admin.sismember(keys.usersOf(internalsOf(b.app).realtimeCluster.instanceId), late)) === 1, WAIT_MS, 'the new user held by the second instance in Redis')
 
-  await admin.config('SET', 'maxclients', '10000')
+  await fault.letBack()
   const restored = performance.now()
   await eventually(async () => (await ready(a.url)).status === 200, RECOVERY_MS, '/ready on the first instance to answer 200 again')
   const readyAfterMs = performance.now() - restored
