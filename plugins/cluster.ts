@@ -8,11 +8,15 @@ import { MemoryClusterPresence } from '../lib/presence/cluster-presence-memory.j
 import type { TypingState } from '../lib/typing/typing-state.js'
 import { MemoryTypingState } from '../lib/typing/typing-state-memory.js'
 import { startRedisCluster } from '../lib/redis/cluster.js'
+import type { History } from '../lib/history/history.js'
+import { MemoryHistory } from '../lib/history/history-memory.js'
 
 export interface RealtimeCluster {
   /** This instance's id, unique per process start. */
   instanceId: string
   broker: Broker
+  /** The application events a resume (`?since=`) replays: in process, or the Redis stream. */
+  history: History
   presence: ClusterPresence
   typing: TypingState
   /**
@@ -39,10 +43,13 @@ declare module 'fastify' {
 const clusterPlugin: FastifyPluginAsync = async (fastify) => {
   const instanceId = randomBytes(8).toString('hex')
   const url = fastify.realtimeConfig.redis.url
+  const { recoveryWindowMs, recoveryEvents } = fastify.realtimeConfig.realtime
   if (!url) {
+    const history = new MemoryHistory({ windowMs: recoveryWindowMs, events: recoveryEvents })
     fastify.decorate('realtimeCluster', {
       instanceId,
-      broker: new LocalBroker(),
+      broker: new LocalBroker(history),
+      history,
       presence: new MemoryClusterPresence(),
       typing: new MemoryTypingState(),
       startedAlone: true,
@@ -55,6 +62,7 @@ const clusterPlugin: FastifyPluginAsync = async (fastify) => {
     instanceId,
     instanceTtlMs: fastify.realtimeConfig.realtime.instanceTtlMs,
     typingTimeoutMs: fastify.realtimeConfig.realtime.typingTimeoutMs,
+    history: { windowMs: recoveryWindowMs, events: recoveryEvents },
     registry: fastify.wsRegistry,
     log: fastify.log.child({ component: 'cluster' }),
   })
