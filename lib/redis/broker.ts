@@ -47,7 +47,7 @@ export class RedisBroker implements Broker {
     this.#handlers = handlers
     this.#started = true
     this.sub.on('message', (channel: string, message: string) => this.#receive(message))
-    this.history.start(handlers.deliver)
+    this.history.start((audience, event) => handlers.deliver(audience, event))
     // Redis away at start: the cluster subscribes once it answers.
     await this.resubscribe().catch(() => {})
   }

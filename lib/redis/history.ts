@@ -169,14 +169,16 @@ export class RedisHistory implements History {
     while (!this.#closed) {
       try {
         if (this.#checkEpoch) await this.#readEpoch()
+        // Reading (again): whatever was appended meanwhile comes with this read.
+        this.#hearing = true
         const result = (await this.reader.xread('COUNT', READ_COUNT, 'BLOCK', READ_BLOCK_MS, 'STREAMS', this.keys.history, this.#lastId)) as
           | [string, RawEntry[]][]
           | null
-        this.#hearing = true
         failures = 0
         if (result !== null) for (const raw of result[0]![1]) this.#live(raw)
-      } catch {
+      } catch (error) {
         if (this.#closed) return
+        if (this.#hearing) this.log.warn({ err: error }, 'stopped reading the shared history; going on from the last event read when Redis answers')
         this.#hearing = false
         this.#checkEpoch = true
         await new Promise((resolve) => setTimeout(resolve, Math.min(100 * ++failures, 1000)))
