@@ -88,7 +88,10 @@ export class RedisHistory implements History {
     private readonly keys: RedisKeys,
     private readonly limits: HistoryLimits,
     private readonly log: HistoryLog,
-  ) {}
+  ) {
+    // EVALSHA, not the script's text with every event.
+    if (!('roomlerHistoryAppend' in redis)) redis.defineCommand('roomlerHistoryAppend', { numberOfKeys: 2, lua: APPEND })
+  }
 
   /** Whether the reader is reading: events of every instance reach this one's connections. */
   get hearing(): boolean {
@@ -104,8 +107,8 @@ export class RedisHistory implements History {
   /** Appends an event; the reader delivers it (here too), in the stream's order. */
   append(audience: Audience, event: Outbound): void {
     const max = String(Math.max(this.limits.events, MIN_STREAM_LENGTH))
-    this.redis
-      .eval(APPEND, 2, this.keys.history, this.keys.historyEpoch, this.#proposedEpoch, max, event.type, encodeAudience(audience), event.payload)
+    ;(this.redis as Redis & { roomlerHistoryAppend: (...args: string[]) => Promise<string> })
+      .roomlerHistoryAppend(this.keys.history, this.keys.historyEpoch, this.#proposedEpoch, max, event.type, encodeAudience(audience), event.payload)
       .catch((error: unknown) => {
         if (this.#unshared === 0) this.log.warn({ err: error }, 'could not append an application event to the shared history; delivered here only')
         const offset = offsetOf(this.#unsharedEpoch, `0-${++this.#unshared}`)
