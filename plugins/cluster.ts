@@ -8,11 +8,15 @@ import { MemoryClusterPresence } from '../lib/presence/cluster-presence-memory.j
 import type { TypingState } from '../lib/typing/typing-state.js'
 import { MemoryTypingState } from '../lib/typing/typing-state-memory.js'
 import { startRedisCluster } from '../lib/redis/cluster.js'
+import type { History } from '../lib/history/history.js'
+import { MemoryHistory } from '../lib/history/history-memory.js'
 
 export interface RealtimeCluster {
   /** This instance's id, unique per process start. */
   instanceId: string
   broker: Broker
+  /** The application events a resume (`?since=`) replays: in process, or the Redis stream. */
+  history: History
   presence: ClusterPresence
   typing: TypingState
   /**
@@ -32,10 +36,13 @@ export interface RealtimeCluster {
 const clusterPlugin: FastifyPluginAsync = async (fastify) => {
   const instanceId = randomBytes(8).toString('hex')
   const url = fastify.realtimeConfig.redis.url
+  const { recoveryWindowMs, recoveryEvents } = fastify.realtimeConfig.realtime
   if (!url) {
+    const history = new MemoryHistory({ windowMs: recoveryWindowMs, events: recoveryEvents })
     fastify.decorate('realtimeCluster', {
       instanceId,
-      broker: new LocalBroker(),
+      broker: new LocalBroker(history),
+      history,
       presence: new MemoryClusterPresence(),
       typing: new MemoryTypingState(),
       startedAlone: true,
@@ -48,6 +55,7 @@ const clusterPlugin: FastifyPluginAsync = async (fastify) => {
     instanceId,
     instanceTtlMs: fastify.realtimeConfig.realtime.instanceTtlMs,
     typingTimeoutMs: fastify.realtimeConfig.realtime.typingTimeoutMs,
+    history: { windowMs: recoveryWindowMs, events: recoveryEvents },
     registry: fastify.wsRegistry,
     log: fastify.log.child({ component: 'cluster' }),
   })

@@ -35,6 +35,10 @@ const wsRoute: FastifyPluginAsync = async (instance) => {
       rateLimitBurst: realtime.rateLimitBurst,
     },
     realtime.maxPayloadBytes,
+    {
+      history: fastify.realtimeCluster.history,
+      isMember: async (channelId, userId) => (await fastify.membershipCache.members(channelId)).set.has(userId),
+    },
   )
 
   function refuse(reply: FastifyReply, status: number, code: string, message: string) {
@@ -82,7 +86,17 @@ const wsRoute: FastifyPluginAsync = async (instance) => {
   // Before every other preClose of the application (a host's @fastify/websocket closes sockets bare, 1005):
   // typists stopped, then every connection closed going away (1001) and its user recorded offline.
   runBeforeOtherPreClose(fastify, () => sessions.shutdown())
-  fastify.get('/ws', { websocket: true, onRequest: admit }, (socket, request) => sessions.open(socket, request.realtimeClaims!))
+  fastify.get('/ws', { websocket: true, onRequest: admit }, (socket, request) => sessions.open(socket, request.realtimeClaims!, sinceOf(request)))
+}
+
+/**
+ * `?since=` (contract section 8): a resume. Any value is one (a bad one gets
+ * `recovered: false`, never a refusal); one given twice is not an offset.
+ */
+function sinceOf(request: FastifyRequest): string | undefined {
+  const since = (request.query as { since?: unknown }).since
+  if (since === undefined) return undefined
+  return typeof since === 'string' ? since : ''
 }
 
 export default wsRoute

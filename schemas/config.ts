@@ -87,6 +87,8 @@ export const RealtimeLimits = Type.Object(
     typingTimeoutMs: Count(10000, 10, 'A typing:start neither renewed nor stopped ends after this'),
     typingRatePerSec: Count(5, 1, 'typing:start/typing:stop messages per second per user, all connections together; past it, rate_limited'),
     membershipCacheMs: Count(5000, 0, 'How long channel membership may be cached'),
+    recoveryWindowMs: Count(120000, 0, 'How far back a reconnect with ?since= may recover missed application events'),
+    recoveryEvents: Count(10000, 0, 'How many application events the history keeps for ?since=; 0 keeps none'),
     instanceTtlMs: Count(15000, 100, 'An instance silent for this long is counted out (many instances)'),
     apiKey: Type.Optional(Type.String({ minLength: 16, description: 'Bearer key for POST /publish; unset disables it' })),
     metricsKey: Type.Optional(

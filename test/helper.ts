@@ -115,6 +115,21 @@ export interface ServerMessage {
   data: Record<string, any>
 }
 
+/**
+ * A message as it was before offsets (contract section 8): an application
+ * event `{ type, data }` with its offset set aside, `connected` without
+ * `data.offset`. The offset must be a string: one missing keeps a marker, so
+ * that comparing with the message as published fails.
+ */
+export function withoutOffset(message: ServerMessage): ServerMessage {
+  if (message.type === 'connected') {
+    const { offset, ...data } = message.data
+    return { ...message, data: typeof offset === 'string' ? data : { ...data, offset: `missing: ${String(offset)}` } }
+  }
+  const { offset, ...event } = message as ServerMessage & { offset?: unknown }
+  return typeof offset === 'string' ? event : ({ ...event, offset: `missing: ${String(offset)}` } as ServerMessage)
+}
+
 export interface ConnectOptions {
   headers?: Record<string, string>
   /** Wait for `connected` before resolving (default true). */

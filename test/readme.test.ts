@@ -27,8 +27,6 @@ t.test('the README configuration table lists every setting with its default', as
 const NOT_BUILT_YET: Record<string, string> = {
   ROOMLER__REALTIME__PRESENCE_SCOPE: 'issue 15, presence scope',
   ROOMLER__REALTIME__MAX_PRESENCE_SUBSCRIPTIONS: 'issue 15, presence scope',
-  ROOMLER__REALTIME__RECOVERY_WINDOW_MS: 'issue 13, missed events',
-  ROOMLER__REALTIME__RECOVERY_EVENTS: 'issue 13, missed events',
 }
 
 t.test('every variable and limit the contract names is a setting', { skip: contract ? false : 'no ../shared/PROTOCOL.md beside the repository' }, async (t) => {

@@ -6,11 +6,12 @@
  * every client frame as the frame says (nothing for a valid one, the named
  * error code for the others).
  *
- * Not sent by the service yet (contract features other engineers build; add
- * them here when they land): `connected` with `offset` / `recovered` and
- * application events with `offset` (section 8, `pending: 'history'`), and
- * `presence:state` with presence:subscribe / presence:unsubscribe handled
- * (section 5, `pending: 'presence-scope'`, answered `unknown_type` today).
+ * Offsets (section 8) are the service's own at each run: a sent frame is
+ * compared with the golden one with the golden's offset in place of its own
+ * (a string, checked). Not sent by the service yet (contract features other
+ * engineers build; add them here when they land): `presence:state` with
+ * presence:subscribe / presence:unsubscribe handled (section 5,
+ * `pending: 'presence-scope'`, answered `unknown_type` today).
  */
 import t from 'tap'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
@@ -24,8 +25,19 @@ import { serverMessages } from '../schemas/server-messages.js'
 import type { MemoryMembershipStore } from '../lib/membership/membership-store-memory.js'
 import { build, signToken } from './helper.js'
 import { internalsOf } from '../plugins/internals.js'
+import { resume } from './recovery/tools.js'
 
 const UNLIMITED = { realtime: { rateLimitPerSec: 100_000, rateLimitBurst: 100_000 } }
+
+/** A sent frame with the golden frame's offset in place of its own, which must be a string (offsets differ at every run). */
+function withGoldenOffset(sent: { type: string; data: Record<string, unknown> } | undefined, golden: unknown): unknown {
+  if (sent === undefined) return sent
+  const offset = (golden as { offset?: string; data: { offset?: string } })
+  if (sent.type === 'connected') {
+    return typeof sent.data.offset === 'string' ? { ...sent, data: { ...sent.data, offset: offset.data.offset } } : sent
+  }
+  return typeof (sent as { offset?: unknown }).offset === 'string' ? { ...sent, offset: offset.offset } : sent
+}
 const byName = (direction: 'client' | 'server', name: string): GoldenFrame => {
   const frame = goldenFrames(direction).find((g) => g.name === name)
   if (!frame) throw new Error(`no golden ${direction} frame ${name}`)
@@ -62,7 +74,8 @@ t.test('every valid golden frame matches the schema of its variant, every invali
 })
 
 t.test('the service sends exactly the golden server frames', async (t) => {
-  const { app, connect } = await build(t, UNLIMITED)
+  const built = await build(t, UNLIMITED)
+  const { app, connect } = built
   const { alice, bob, channel, otherChannel } = GOLDEN_IDS
   const membership = internalsOf(app).realtimeStores.membership as MemoryMembershipStore
   membership.addMember(channel, alice)
@@ -70,7 +83,7 @@ t.test('the service sends exactly the golden server frames', async (t) => {
   const golden = (name: string) => byName('server', name).frame
 
   const a = await connect(alice)
-  t.same(a.received[0], golden('connected-without-offset'), 'connected')
+  t.same(withGoldenOffset(a.received[0], golden('connected')), golden('connected'), 'connected, with the end of the history')
   const b = await connect(bob)
   t.same(await a.next((m) => m.type === 'presence:update' && m.data.user_id === bob), golden('presence-update-online'), 'another user came online')
 
@@ -88,8 +101,16 @@ t.test('the service sends exactly the golden server frames', async (t) => {
   a.send('{"type": "ping"')
   t.same(await a.next('error'), golden('error-invalid-json'))
 
-  app.wsDispatcher.sendToUser(alice, golden('application-event-without-offset') as { type: string; data: Record<string, unknown> })
-  t.same(await a.next('message:new'), golden('application-event-without-offset'), 'an application event')
+  const event = golden('application-event') as { type: string; data: Record<string, unknown> }
+  app.wsDispatcher.sendToUser(alice, { type: event.type, data: event.data })
+  const received = (await a.sync(), a.received.find((m) => m.type === event.type)) as unknown as { offset: string }
+  t.same(withGoldenOffset(received as never, event), event, 'an application event, with its offset')
+  const resumed = await resume(t, built, alice, received.offset)
+  t.same(withGoldenOffset(resumed.connected as never, golden('connected-recovered')), golden('connected-recovered'), 'a resume: connected, recovered')
+  t.equal(resumed.connected.data.offset, received.offset, 'at since itself')
+  const refused = await resume(t, built, alice, 'not-an-offset')
+  t.same(withGoldenOffset(refused.connected as never, golden('connected-not-recovered')), golden('connected-not-recovered'), 'a resume from no offset: not recovered')
+  await Promise.all([resumed.client.close(), refused.client.close()])
 
   await b.close()
   t.same(await a.next((m) => m.type === 'presence:update' && m.data.presence === 'offline'), golden('presence-update-offline'), 'offline once the last connection closed')

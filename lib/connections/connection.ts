@@ -2,6 +2,7 @@ import type { WebSocket } from 'ws'
 import { Closes, type CloseKind, type CloseReason } from './close-codes.js'
 import { OutFrame, rawSender, writeFrame, type RawSender } from './wire.js'
 import { FrameLanes } from '../protocol/lanes.js'
+import { isAfter } from '../history/offsets.js'
 
 let nextConnectionId = 1
 
@@ -55,6 +56,10 @@ export class Connection {
   #dropsInARow = 0
   #tokens: number
   #refilledAt: number
+  /** A resume (`?since=`): live application events held while the missed ones are read; null otherwise. */
+  #resumeHeld: OutFrame[] | null = null
+  /** After a replay: a live application event at or before this offset was replayed already. Null once one after it passed. */
+  #replayedUpTo: string | null = null
   /** ws's Sender when frames built once may be written to it directly (a field, not an object per connection). */
   readonly #sender: RawSender | null
 
@@ -137,10 +142,42 @@ export class Connection {
    * without end.
    */
   sendFrame(frame: OutFrame): boolean {
+    // One test per recipient on the hot path; only a resuming connection goes further.
+    if (frame.offset !== undefined && (this.#resumeHeld !== null || this.#replayedUpTo !== null)) return this.#resuming(frame, frame.offset)
     if (this.#state !== 'open') return false
     writeFrame(this.socket, this.#sender, frame)
     if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) this.#closeSlowConsumer()
     return true
+  }
+
+  /** A resume: from now until `resumed`, live application events are held, not dropped (even before `connected`). */
+  holdForResume(): void {
+    this.#resumeHeld ??= []
+  }
+
+  /**
+   * The replay is read (`connected` has gone out): the missed events go out
+   * in order, then the held live ones after `upTo` (the rest were replayed);
+   * later live events at or before `upTo` are dropped, for the same reason.
+   */
+  resumed(replay: readonly string[], upTo: string): void {
+    const held = this.#resumeHeld ?? []
+    this.#resumeHeld = null
+    this.#replayedUpTo = upTo
+    for (const frame of replay) this.sendRaw(frame)
+    for (const frame of held) this.sendFrame(frame)
+  }
+
+  #resuming(frame: OutFrame, offset: string): boolean {
+    if (this.#resumeHeld !== null) {
+      if (this.#state === 'closed') return false
+      this.#resumeHeld.push(frame)
+      return true
+    }
+    if (!isAfter(offset, this.#replayedUpTo!)) return false
+    // Live events come in order: once one is after the replay, so is every later one.
+    this.#replayedUpTo = null
+    return this.sendFrame(frame)
   }
 
   send(message: { type: string; data: object }): boolean {

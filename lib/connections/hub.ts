@@ -36,7 +36,7 @@ export class Hub implements BrokerHandlers {
  */
 export function deliverTo(registry: ConnectionRegistry, audience: Audience, event: Outbound): number {
   const exclude = audience.exclude
-  const frame = new OutFrame(event.payload)
+  const frame = new OutFrame(event.payload, event.offset)
   let sent = 0
   if ('users' in audience) {
     const users = audience.users

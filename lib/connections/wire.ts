@@ -9,7 +9,11 @@ import type { WebSocket } from 'ws'
 export class OutFrame {
   #list: [Buffer] | null = null
 
-  constructor(readonly payload: string) {}
+  /** `offset`: an application event's place in the history (a resuming connection compares it). */
+  constructor(
+    readonly payload: string,
+    readonly offset?: string,
+  ) {}
 
   /** The frame as the one-element list ws's Sender writes (built once, shared, never modified). */
   get list(): [Buffer] {

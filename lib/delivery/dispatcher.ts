@@ -1,6 +1,7 @@
 import type { Audience, Broker } from './broker.js'
 import type { MembershipCache } from '../membership/membership-cache.js'
 import { normalizeId } from '../../schemas/common.js'
+import { isReservedType } from '../protocol/reserved-types.js'
 
 /** Any message the service sends: the protocol's own or an application event. */
 export interface OutgoingMessage {
@@ -51,8 +52,9 @@ export class Dispatcher {
 
   /** Every member of a channel (from the membership store), less those excluded. */
   async sendToChannel(channelId: string, message: OutgoingMessage, options: ExcludeOptions = {}): Promise<void> {
-    const members = await this.membership.members(normalizeId(channelId))
-    this.broadcast(members.list, message, options)
+    const channel = normalizeId(channelId)
+    const members = await this.membership.members(channel)
+    this.publish({ users: members.list, exclude: excluded(options.exclude), channel }, message)
   }
 
   /** Forgets a channel's cached membership, so the next event reads it from the store. */
@@ -60,8 +62,18 @@ export class Dispatcher {
     this.broker.dropChannel(normalizeId(channelId))
   }
 
-  /** The one way out: `audience` holds normalized ids. */
+  /**
+   * The one way out: `audience` holds normalized ids. An application event
+   * (any type the protocol does not reserve) is serialized as `{type, data}`;
+   * the broker gives it its offset (contract section 8).
+   */
   publish(audience: Audience, message: OutgoingMessage): void {
-    this.broker.publish(audience, { type: message.type, payload: JSON.stringify(message), publishedAt: performance.now() })
+    const type = message.type
+    if (isReservedType(type)) {
+      this.broker.publish(audience, { type, payload: JSON.stringify(message), publishedAt: performance.now() })
+      return
+    }
+    const payload = JSON.stringify({ type, data: message.data })
+    this.broker.publish(audience, { type, payload, publishedAt: performance.now(), application: true })
   }
 }

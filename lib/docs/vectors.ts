@@ -71,8 +71,9 @@ const client: Entry[] = [
 ]
 
 const server: Entry[] = [
-  { name: 'connected', variant: 'ConnectedMessage', pending: 'history', note: 'with the offset of the history’s end (section 8)', frame: { type: 'connected', data: { user_id: alice, offset: '1733120000000-0' } } },
-  { name: 'connected-recovered', variant: 'ConnectedMessage', pending: 'history', note: 'a resume with ?since= that the history still reaches', frame: { type: 'connected', data: { user_id: alice, offset: '1733120000000-0', recovered: true } } },
+  { name: 'connected', variant: 'ConnectedMessage', note: 'with the offset of the history’s end (section 8; an offset is opaque: `<epoch>-<ms>-<seq>` today)', frame: { type: 'connected', data: { user_id: alice, offset: '5f3c2a91be-1733120000000-0' } } },
+  { name: 'connected-recovered', variant: 'ConnectedMessage', note: 'a resume with ?since= that the history still reaches: the offset is since itself', frame: { type: 'connected', data: { user_id: alice, offset: '5f3c2a91be-1733120000000-0', recovered: true } } },
+  { name: 'connected-not-recovered', variant: 'ConnectedMessage', note: 'a resume the history no longer reaches (or a since it never gave): refetch, then go on from this offset', frame: { type: 'connected', data: { user_id: alice, offset: '07a1d44c3e-1733120099000-3', recovered: false } } },
   { name: 'connected-without-offset', variant: 'ConnectedMessage', note: 'what a server without a history sends', frame: { type: 'connected', data: { user_id: alice } } },
   { name: 'pong', variant: 'PongMessage', note: '', frame: { type: 'pong', data: {} } },
   { name: 'typing-start', variant: 'TypingStartEvent', note: '', frame: { type: 'typing:start', data: { channel_id: channel, user_id: bob } } },
@@ -84,7 +85,7 @@ const server: Entry[] = [
   { name: 'error-forbidden', variant: 'ErrorMessage', note: '', frame: { type: 'error', data: { code: 'forbidden', message: `you are not a member of channel ${GOLDEN_IDS.otherChannel}`, request_type: 'typing:start' } } },
   { name: 'error-invalid-json', variant: 'ErrorMessage', note: 'no request_type: the frame had no type to name', frame: { type: 'error', data: { code: 'invalid_json', message: 'the frame is not valid JSON' } } },
   { name: 'error-unknown-code', variant: 'ErrorMessage', note: 'a code this version does not know: a client must still decode it', frame: { type: 'error', data: { code: 'quota_exceeded', message: 'a code added in a later version' } } },
-  { name: 'application-event', variant: 'ApplicationEvent', pending: 'history', note: 'pushed by the application, with its offset (section 8)', frame: { type: 'note:new', data: { text: 'hello', channel_id: channel, mentions: [bob], meta: { pinned: false, edits: 0 } }, offset: '1733120000001-0' } },
+  { name: 'application-event', variant: 'ApplicationEvent', note: 'pushed by the application, with its offset (section 8)', frame: { type: 'note:new', data: { text: 'hello', channel_id: channel, mentions: [bob], meta: { pinned: false, edits: 0 } }, offset: '5f3c2a91be-1733120000001-0' } },
   { name: 'application-event-without-offset', variant: 'ApplicationEvent', note: 'what a server without a history sends', frame: { type: 'message:new', data: { text: 'hello' } } },
   { name: 'presence-update-away', valid: false, fault: 'enum', note: 'away is no presence', frame: { type: 'presence:update', data: { user_id: alice, presence: 'away' } } },
   { name: 'typing-start-no-user', valid: false, fault: 'shape', note: 'user_id is required', frame: { type: 'typing:start', data: { channel_id: channel } } },

@@ -8,6 +8,13 @@ import type { ConnectionRegistry } from '../connections/registry.js'
 import type { AccessClaims } from '../support/tokens.js'
 import { withTimeout } from '../support/timeout.js'
 import { drain, receive, type ProtocolContext } from './receive.js'
+import { NOT_RECOVERED, type History, type IsMember, type Replay } from '../history/history.js'
+
+/** What a resume needs: the history, and who is still in a channel. */
+export interface Recovery {
+  history: History
+  isMember: IsMember
+}
 
 const CONNECTION = Symbol('roomler.connection')
 /** A socket knows its connection, so that one set of listeners serves them all. */
@@ -30,14 +37,16 @@ export class Sessions {
   readonly #registry: ConnectionRegistry
   readonly #limits: ConnectionLimits
   readonly #maxPayloadBytes: number
+  readonly #recovery: Recovery
   // One set of listeners for every socket (`this` is the socket), not closures
   // per connection: idle memory is per connection, and there may be many.
   readonly #onMessage: (this: Socket, data: Buffer, isBinary: boolean) => void
   readonly #onClose: (this: Socket) => void
   readonly #onError: (this: Socket, error: Error & { code?: string }) => void
 
-  constructor(protocol: ProtocolContext, registry: ConnectionRegistry, limits: ConnectionLimits, maxPayloadBytes: number) {
+  constructor(protocol: ProtocolContext, registry: ConnectionRegistry, limits: ConnectionLimits, maxPayloadBytes: number, recovery: Recovery) {
     this.#protocol = protocol
+    this.#recovery = recovery
     this.#registry = registry
     this.#limits = limits
     this.#maxPayloadBytes = maxPayloadBytes
@@ -57,8 +66,13 @@ export class Sessions {
     }
   }
 
-  /** An upgraded socket of an admitted user: registered at once, `connected` once the presence is settled. */
-  open(socket: Socket, claims: AccessClaims): void {
+  /**
+   * An upgraded socket of an admitted user: registered at once, `connected`
+   * once the presence is settled. `since` (a resume, contract section 8):
+   * the history is read meanwhile, and live application events are held
+   * from now until the missed ones have gone out.
+   */
+  open(socket: Socket, claims: AccessClaims, since?: string): void {
     // Whichever WebSocket server made the socket (a host's may allow 100 MiB),
     // MAX_PAYLOAD_BYTES holds on every socket this route was handed, however
     // its URL was spelled.
@@ -81,24 +95,40 @@ export class Sessions {
     socket.on('close', this.#onClose)
     // Registered at once, so that it counts against the per-user limit while
     // its presence settles (the registry tells presence of a first connection).
+    let replay: Promise<Replay> | undefined
+    if (since !== undefined) {
+      connection.holdForResume()
+      replay = this.#recovery.history.replay(since, connection.userId, this.#recovery.isMember).catch(() => NOT_RECOVERED)
+    }
     this.#registry.add(connection)
-    void this.#protocol.presence.settled(connection.userId).then(() => this.#settled(connection))
+    const settled = this.#protocol.presence.settled(connection.userId)
+    void (replay ? Promise.all([settled, replay]).then(([, r]) => r) : settled.then(() => undefined)).then((r) => this.#settled(connection, since, r))
   }
 
   /**
    * The presence is settled (or the wait for it is over): `connected` goes
-   * out first, then the user's own real presence (contract section 2; when it
-   * is not read yet, it comes once it is), then the frames that waited.
+   * out first (with the history's end, or on a resume whether it recovered),
+   * then the user's own real presence (contract section 2; when it is not
+   * read yet, it comes once it is), then on a resume the missed application
+   * events and the live ones held meanwhile, then the frames that waited.
    */
-  #settled(connection: Connection): void {
+  #settled(connection: Connection, since: string | undefined, replay: Replay | undefined): void {
     if (connection.closed) return
-    const connected: ConnectedMessage = { type: 'connected', data: { user_id: connection.userId } }
+    const end = this.#recovery.history.end()
+    const connected: ConnectedMessage = replay?.recovered
+      ? { type: 'connected', data: { user_id: connection.userId, offset: since!, recovered: true } }
+      : replay
+        ? { type: 'connected', data: { user_id: connection.userId, offset: end, recovered: false } }
+        : { type: 'connected', data: { user_id: connection.userId, offset: end } }
     connection.markOpen(JSON.stringify(connected))
     this.#protocol.metrics.messagesOut.add('connected')
     void this.#protocol.presence.ownPresence(connection.userId).then((own) => {
       if (own !== undefined && connection.send(ownPresenceEvent(connection.userId, own))) {
         this.#protocol.metrics.messagesOut.add('presence:update')
       }
+      // Live application events were held until now. Not recovered: the
+      // client refetches and goes on from the end (what was held is older).
+      if (replay) connection.resumed(replay.recovered ? replay.frames : [], replay.recovered ? replay.upTo : end)
       drain(this.#protocol, connection)
     })
   }

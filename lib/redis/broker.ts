@@ -3,6 +3,7 @@ import { visiblePresence, type Presence } from '../../schemas/common.js'
 import type { Audience, Broker, BrokerHandlers, Outbound } from '../delivery/broker.js'
 import type { RedisKeys } from './keys.js'
 import { Directory } from './directory.js'
+import type { RedisHistory } from './history.js'
 
 const PRESENCE = 'presence:update'
 
@@ -11,7 +12,10 @@ export interface BrokerLog {
 }
 
 /**
- * Events between instances over Redis pub/sub. An event for everyone goes
+ * Events between instances. An application event is appended to the
+ * history stream, which every instance reads (RedisHistory): it is kept for
+ * resumes, and an instance that blipped catches up. Typing and presence,
+ * state rather than history, go over Redis pub/sub. An event for everyone goes
  * once to the channel every instance hears; an event for named users goes
  * only to the instances that hold them (the directory), so its cost follows
  * its recipients, not the number of instances. Local delivery never waits on Redis, and goes on without it.
@@ -36,6 +40,7 @@ export class RedisBroker implements Broker {
     private readonly keys: RedisKeys,
     private readonly instanceId: string,
     private readonly log: BrokerLog,
+    private readonly history: RedisHistory,
   ) {
     this.#directory = new Directory(pub, keys, instanceId)
   }
@@ -44,6 +49,7 @@ export class RedisBroker implements Broker {
     this.#handlers = handlers
     this.#started = true
     this.sub.on('message', (channel: string, message: string) => this.#receive(message))
+    this.history.start((audience, event) => handlers.deliver(audience, event))
     // Redis away at start: the cluster subscribes once it answers.
     await this.resubscribe().catch(() => {})
   }
@@ -70,6 +76,10 @@ export class RedisBroker implements Broker {
   }
 
   publish(audience: Audience, event: Outbound): void {
+    if (event.application) {
+      if (this.#handlers) this.history.append(audience, event)
+      return
+    }
     this.#handlers?.deliver(audience, event)
     // The type is a header line (for counting); the payload carries the real one.
     const type = event.type.includes('\n') ? event.type.replace(/\n/g, ' ') : event.type
@@ -161,6 +171,7 @@ export class RedisBroker implements Broker {
 
   async close(): Promise<void> {
     this.#handlers = null
+    this.history.close()
   }
 
   #remember(payload: string): void {

@@ -4,6 +4,8 @@ import { RedisClusterPresence } from './presence.js'
 import { RedisKeys } from './keys.js'
 import type { ConnectionRegistry } from '../connections/registry.js'
 import { RedisTypingState } from './typing-state.js'
+import { READ_BLOCK_MS, RedisHistory } from './history.js'
+import type { HistoryLimits } from '../history/history-memory.js'
 
 export interface ClusterLog {
   info(obj: object, msg: string): void
@@ -15,6 +17,8 @@ export interface RedisClusterOptions {
   instanceId: string
   instanceTtlMs: number
   typingTimeoutMs: number
+  /** RECOVERY_WINDOW_MS and RECOVERY_EVENTS. */
+  history: HistoryLimits
   registry: ConnectionRegistry
   log: ClusterLog
   keys?: RedisKeys
@@ -29,13 +33,13 @@ const RECONCILE_EVERY = 3
 /** Reconnect attempts back off up to this. */
 const MAX_RECONNECT_DELAY_MS = 2000
 
-function connection(url: string, name: string): Redis {
+function connection(url: string, name: string, commandTimeout = COMMAND_TIMEOUT_MS): Redis {
   return new Redis(url, {
     connectionName: name,
     // Fail fast while Redis is away: local delivery must never wait on it.
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
-    commandTimeout: COMMAND_TIMEOUT_MS,
+    commandTimeout,
     retryStrategy: (times) => Math.min(100 * times, MAX_RECONNECT_DELAY_MS),
     lazyConnect: true,
   })
@@ -55,7 +59,10 @@ export async function startRedisCluster(options: RedisClusterOptions) {
   const keys = options.keys ?? new RedisKeys()
   const redis = connection(options.url, `roomler-rt:${instanceId}`)
   const sub = connection(options.url, `roomler-rt-sub:${instanceId}`)
-  const broker = new RedisBroker(redis, sub, keys, instanceId, log)
+  // The history's reader blocks on the stream; a read that outlives its block by this much is a dead connection.
+  const reader = connection(options.url, `roomler-rt-read:${instanceId}`, READ_BLOCK_MS + COMMAND_TIMEOUT_MS)
+  const history = new RedisHistory(redis, reader, keys, options.history, log)
+  const broker = new RedisBroker(redis, sub, keys, instanceId, log, history)
   const presence = new RedisClusterPresence(redis, keys, instanceId)
   const typing = new RedisTypingState(redis, keys, options.typingTimeoutMs)
   let up = false
@@ -67,7 +74,7 @@ export async function startRedisCluster(options: RedisClusterOptions) {
   options.registry.watch((userId, here) => broker.announceUser(userId, here))
 
   // The first connect may fail (Redis down at start): the instance serves its own connections meanwhile.
-  await Promise.all([redis.connect().catch(() => {}), sub.connect().catch(() => {})])
+  await Promise.all([redis.connect().catch(() => {}), sub.connect().catch(() => {}), reader.connect().catch(() => {})])
 
   async function catchUp(reason: string) {
     try {
@@ -116,6 +123,7 @@ export async function startRedisCluster(options: RedisClusterOptions) {
       // In step again (or never out of it) after a publish that failed: the others read what they missed.
       if (up && broker.othersMissed) broker.askOthersToCatchUp()
       if (!reap) return
+      await history.trim()
       for (const dead of await redis.zrangebyscore(keys.instances, '-inf', now - instanceTtlMs)) {
         if (dead === instanceId) continue
         await presence.reap(dead)
@@ -131,6 +139,7 @@ export async function startRedisCluster(options: RedisClusterOptions) {
 
   redis.on('error', () => {}) // reported by the heartbeat, once per outage
   sub.on('error', () => {})
+  reader.on('error', () => {})
   redis.on('close', () => {
     up = false
   })
@@ -156,11 +165,12 @@ export async function startRedisCluster(options: RedisClusterOptions) {
   return {
     instanceId,
     broker,
+    history,
     presence,
     typing,
     startedAlone,
     /** Down while commands fail or while the subscription is not live (this instance would miss events). */
-    redisState: () => (up && (broker.hearing || !broker.started) ? ('ok' as const) : ('down' as const)),
+    redisState: () => (up && ((broker.hearing && history.hearing) || !broker.started) ? ('ok' as const) : ('down' as const)),
     async close() {
       closing = true
       clearInterval(timer)
@@ -170,6 +180,7 @@ export async function startRedisCluster(options: RedisClusterOptions) {
       await redis.del(keys.usersOf(instanceId), keys.typistsOf(instanceId)).catch(() => {})
       redis.disconnect()
       sub.disconnect()
+      reader.disconnect()
     },
   }
 }

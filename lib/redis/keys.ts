@@ -32,6 +32,14 @@ export class RedisKeys {
   typistsOf(instanceId: string) {
     return `${this.prefix}ti:${instanceId}`
   }
+  /** Stream: the application events, shared history and transport (contract section 8). */
+  get history() {
+    return `${this.prefix}h`
+  }
+  /** String: the epoch of the history stream (a Redis that restarted empty gets a new one). */
+  get historyEpoch() {
+    return `${this.prefix}he`
+  }
   /** Channel every instance hears. */
   get everyone() {
     return `${this.prefix}all`

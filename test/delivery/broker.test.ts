@@ -22,6 +22,8 @@ import t, { type Test } from 'tap'
 import type { Audience, Broker, Outbound } from '../../lib/delivery/broker.js'
 import { LocalBroker } from '../../lib/delivery/broker-memory.js'
 import { RedisBroker } from '../../lib/redis/broker.js'
+import { RedisHistory } from '../../lib/redis/history.js'
+import { MemoryHistory } from '../../lib/history/history-memory.js'
 import { eventually, objectId } from '../helper.js'
 import { acrossInstances, connection, suiteRedis, testKeys } from '../fixtures/ports.js'
 
@@ -37,6 +39,7 @@ interface BrokerFactory {
 }
 
 const MARKER = 'test:marker'
+const HISTORY = { windowMs: 120_000, events: 100 }
 
 /** An instance as the suite sees it: the users it holds, and everything its broker handed back. */
 class Node {
@@ -242,7 +245,7 @@ t.test('Broker: memory', async (t) => {
     nodes: 1,
     async make(t, count) {
       return Array.from({ length: count }, () => {
-        const broker = new LocalBroker()
+        const broker = new LocalBroker(new MemoryHistory(HISTORY))
         t.teardown(() => broker.close())
         return { broker, announce() {} }
       })
@@ -258,7 +261,9 @@ t.test('Broker: Redis', async (t) => {
       const keys = testKeys()
       return Array.from({ length: count }, (_, i) => {
         const [pub, sub] = [connection(t, redis), connection(t, redis)]
-        const broker = new RedisBroker(pub, sub, keys, `node-${i}`, { warn: (obj, msg) => t.comment(`node-${i}: ${msg} ${JSON.stringify(obj)}`) })
+        const log = { warn: (obj: object, msg: string) => t.comment(`node-${i}: ${msg} ${JSON.stringify(obj)}`) }
+        const history = new RedisHistory(pub, connection(t, redis), keys, HISTORY, log)
+        const broker = new RedisBroker(pub, sub, keys, `node-${i}`, log, history)
         t.teardown(() => broker.close())
         return { broker, announce: (userId, here) => broker.announceUser(userId, here) }
       })

@@ -1,0 +1,60 @@
+import type { Audience } from '../delivery/broker.js'
+
+/**
+ * What a resume (`?since=`) gets: the events the user would have received
+ * since, in order (each a frame with its offset), and `upTo`, the offset of
+ * the last event the history held when it was read: a live event at or
+ * before it was replayed already. Or `recovered: false`: the history does not
+ * reach back to `since` (or `since` is not one of its offsets).
+ */
+export type Replay = { readonly recovered: true; readonly frames: readonly string[]; readonly upTo: string } | { readonly recovered: false }
+
+export const NOT_RECOVERED: Replay = { recovered: false }
+
+/** Whether a user is a member of a channel now (a channel event is not replayed to one who left). */
+export type IsMember = (channelId: string, userId: string) => Promise<boolean>
+
+/**
+ * The history of application events (contract section 8), one per
+ * deployment: in process on one instance, a Redis stream on many.
+ */
+export interface History {
+  /** The offset of the newest event delivered here: a fresh connection's `connected` carries it. */
+  end(): string
+  /** The events after `since` the user would have received. Never rejects: a failure is `recovered: false`. */
+  replay(since: string, userId: string, isMember: IsMember): Promise<Replay>
+}
+
+/**
+ * Whether a user would have received an event, had their connection stayed
+ * open: named (or everyone), and not excluded. A channel's members are the
+ * ones the event was delivered to when published (so one who joined later
+ * is not among them); `channel` is checked by the caller (one who left
+ * since gets nothing).
+ */
+export function addressed(audience: Audience, userId: string): boolean {
+  if (audience.exclude !== undefined && audience.exclude.has(userId)) return false
+  if ('everyone' in audience) return true
+  return audience.users.includes(userId)
+}
+
+/** The replay of the entries after `since`, for one user: channel events only while they are still a member. */
+export async function replayFor<E extends { readonly audience: Audience; readonly frame: string }>(
+  entries: readonly E[],
+  userId: string,
+  isMember: IsMember,
+): Promise<string[]> {
+  const frames: string[] = []
+  const stillMember = new Map<string, boolean>()
+  for (const entry of entries) {
+    if (!addressed(entry.audience, userId)) continue
+    const channel = 'users' in entry.audience ? entry.audience.channel : undefined
+    if (channel !== undefined) {
+      let member = stillMember.get(channel)
+      if (member === undefined) stillMember.set(channel, (member = await isMember(channel, userId)))
+      if (!member) continue
+    }
+    frames.push(entry.frame)
+  }
+  return frames
+}

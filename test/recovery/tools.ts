@@ -1,0 +1,57 @@
+/**
+ * What the tests of contract section 8 (missed events) share: a connection
+ * that resumes with `?since=`, and the application events a connection
+ * received, in order.
+ */
+import type { Test } from 'tap'
+import { WebSocket } from 'ws'
+import { TestClient, type BuiltApp, type ServerMessage } from '../helper.js'
+import { isReservedType } from '../../lib/protocol/reserved-types.js'
+
+export interface Resumed {
+  client: TestClient
+  connected: ServerMessage
+}
+
+/** Opens /ws with `since` (raw query text when `raw`) and waits for `connected`. */
+export async function resume(t: Test, app: BuiltApp, userId: string, since: string, raw = false): Promise<Resumed> {
+  const query = raw ? since : `since=${encodeURIComponent(since)}`
+  const socket = new WebSocket(`${app.wsUrl}?token=${encodeURIComponent(app.token(userId))}&${query}`)
+  const client = new TestClient(socket)
+  t.teardown(() => {
+    if (client.closeCode === undefined) socket.terminate()
+    if (client.violations.length > 0) throw new Error(client.violations.join('\n'))
+  })
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', () => resolve())
+    socket.once('error', reject)
+    socket.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused with ${res.statusCode}`)))
+  })
+  const connected = await client.next('connected')
+  return { client, connected }
+}
+
+/** Whether a message is an application event (any type the protocol does not reserve). */
+export function isApplication(message: ServerMessage): boolean {
+  return !isReservedType(message.type)
+}
+
+/** The application events a connection received so far, as `type:text` (what the tests publish carries a text). */
+export function applicationEvents(client: TestClient): string[] {
+  return client.received.filter(isApplication).map((m) => String(m.data.text))
+}
+
+/** The offsets of the application events a connection received so far. */
+export function offsets(client: TestClient): string[] {
+  return client.received.filter(isApplication).map((m) => (m as ServerMessage & { offset: string }).offset)
+}
+
+/** Waits until the connection has received an application event with this text. */
+export function until(client: TestClient, text: string) {
+  return client.next((m) => isApplication(m) && m.data.text === text)
+}
+
+/** An application event carrying `text`. */
+export function note(text: string) {
+  return { type: 'note:new', data: { text } }
+}
