@@ -8,6 +8,7 @@ import { MemoryClusterPresence } from '../lib/presence/cluster-presence-memory.j
 import type { TypingState } from '../lib/typing/typing-state.js'
 import { MemoryTypingState } from '../lib/typing/typing-state-memory.js'
 import { startRedisCluster } from '../lib/redis/cluster.js'
+import { LocalPresenceRoute, type PresenceRoute } from '../lib/presence/presence-route.js'
 
 export interface RealtimeCluster {
   /** This instance's id, unique per process start. */
@@ -15,6 +16,8 @@ export interface RealtimeCluster {
   broker: Broker
   presence: ClusterPresence
   typing: TypingState
+  /** Brings presence changes to the instances watching the user (PRESENCE_SCOPE=subscribed). */
+  presenceRoute: PresenceRoute
   /**
    * No other instance was alive when this one started (always, on a single
    * instance): whoever the database shows present had their connections die
@@ -45,6 +48,7 @@ const clusterPlugin: FastifyPluginAsync = async (fastify) => {
       broker: new LocalBroker(),
       presence: new MemoryClusterPresence(),
       typing: new MemoryTypingState(),
+      presenceRoute: new LocalPresenceRoute(),
       startedAlone: true,
       redisState: () => 'none' as const,
     })
@@ -57,6 +61,8 @@ const clusterPlugin: FastifyPluginAsync = async (fastify) => {
     typingTimeoutMs: fastify.realtimeConfig.realtime.typingTimeoutMs,
     registry: fastify.wsRegistry,
     log: fastify.log.child({ component: 'cluster' }),
+    presenceScope: fastify.realtimeConfig.realtime.presenceScope,
+    presenceHeard: (on) => fastify.realtimeMetrics.presenceHeard.add(on),
   })
   fastify.decorate('realtimeCluster', cluster)
   fastify.addHook('onClose', async () => cluster.close())
@@ -65,5 +71,5 @@ const clusterPlugin: FastifyPluginAsync = async (fastify) => {
 export default fp(clusterPlugin, {
   name: 'realtime-cluster',
   fastify: '5.x',
-  dependencies: ['realtime-config', 'realtime-registry'],
+  dependencies: ['realtime-config', 'realtime-registry', 'realtime-metrics'],
 })

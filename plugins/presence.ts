@@ -5,12 +5,16 @@ import { PresenceWriter } from '../lib/presence/presence-writer.js'
 import { recoverOrphans } from '../lib/presence/orphans.js'
 import { withTimeout } from '../lib/support/timeout.js'
 import { timedWrites } from '../lib/presence/presence-store-timed.js'
+import { EveryoneAudience, SubscriberAudience } from '../lib/presence/audience.js'
+import { PresenceSubscriptions } from '../lib/presence/subscriptions.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     realtimePresence: PresenceService
     /** Presence writes on their way to the database (retried while it is down). */
     presenceWriter: PresenceWriter
+    /** presence:subscribe and presence:unsubscribe (PRESENCE_SCOPE). */
+    realtimePresenceSubscriptions: PresenceSubscriptions
   }
 }
 
@@ -27,8 +31,13 @@ const presencePlugin: FastifyPluginAsync = async (fastify) => {
   const timed = timedWrites(store, (seconds) => metrics.presenceWriteSeconds.observe(seconds))
   const writer = new PresenceWriter(timed, log, () => metrics.presenceWriteFailures++)
   fastify.decorate('presenceWriter', writer)
-  const presence = new PresenceService(store, writer, fastify.wsDispatcher, fastify.realtimeCluster.presence, log)
+  const { presenceScope, maxPresenceSubscriptions } = fastify.realtimeConfig.realtime
+  // Who hears a change besides the user: every connected user, or the connections that subscribed to them.
+  const subscribers = presenceScope === 'subscribed' ? new SubscriberAudience(fastify.realtimeCluster.presenceRoute, metrics) : null
+  const audience = subscribers ?? new EveryoneAudience(fastify.wsDispatcher)
+  const presence = new PresenceService(store, writer, fastify.wsDispatcher, fastify.realtimeCluster.presence, log, audience)
   fastify.decorate('realtimePresence', presence)
+  fastify.decorate('realtimePresenceSubscriptions', new PresenceSubscriptions(presence, subscribers, maxPresenceSubscriptions))
   // Connections are counted in one place, the registry; presence hears of a user's first and last one here.
   fastify.wsRegistry.watch((userId, here) => presence.userHere(userId, here))
 

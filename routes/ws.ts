@@ -16,6 +16,7 @@ const wsRoute: FastifyPluginAsync = async (fastify) => {
   const metrics = fastify.realtimeMetrics
   const protocol = {
     presence: fastify.realtimePresence,
+    subscriptions: fastify.realtimePresenceSubscriptions,
     typing: fastify.realtimeTyping,
     typingRate: new TypingRate(realtime.typingRatePerSec),
     verifyToken: fastify.verifyAccessToken,

@@ -25,8 +25,6 @@ t.test('the README configuration table lists every setting with its default', as
  * is added without the behaviour behind it.
  */
 const NOT_BUILT_YET: Record<string, string> = {
-  ROOMLER__REALTIME__PRESENCE_SCOPE: 'issue 15, presence scope',
-  ROOMLER__REALTIME__MAX_PRESENCE_SUBSCRIPTIONS: 'issue 15, presence scope',
   ROOMLER__REALTIME__RECOVERY_WINDOW_MS: 'issue 13, missed events',
   ROOMLER__REALTIME__RECOVERY_EVENTS: 'issue 13, missed events',
 }

@@ -8,9 +8,7 @@
  *
  * Not sent by the service yet (contract features other engineers build; add
  * them here when they land): `connected` with `offset` / `recovered` and
- * application events with `offset` (section 8, `pending: 'history'`), and
- * `presence:state` with presence:subscribe / presence:unsubscribe handled
- * (section 5, `pending: 'presence-scope'`, answered `unknown_type` today).
+ * application events with `offset` (section 8, `pending: 'history'`).
  */
 import t from 'tap'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
@@ -90,8 +88,17 @@ t.test('the service sends exactly the golden server frames', async (t) => {
   app.wsDispatcher.sendToUser(alice, golden('application-event-without-offset') as { type: string; data: Record<string, unknown> })
   t.same(await a.next('message:new'), golden('application-event-without-offset'), 'an application event')
 
+  b.send({ type: 'presence:update', data: { presence: 'idle' } })
+  await a.next((m) => m.type === 'presence:update' && m.data.user_id === bob && m.data.presence === 'idle')
+  a.send({ type: 'presence:update', data: { presence: 'invisible' } })
+  await a.next((m) => m.type === 'presence:update' && m.data.user_id === alice && m.data.presence === 'invisible')
+  a.send(byName('client', 'presence-subscribe').frame)
+  t.same(await a.next('presence:state'), golden('presence-state'), 'presence:state: her own real state, bob’s visible one')
+
   await b.close()
   t.same(await a.next((m) => m.type === 'presence:update' && m.data.presence === 'offline'), golden('presence-update-offline'), 'offline once the last connection closed')
+  a.send({ type: 'presence:subscribe', data: { user_ids: [bob] } })
+  t.same(await a.next('presence:state'), golden('presence-state-offline'), 'presence:state of a user with no connection')
 })
 
 t.test('the service answers every golden client frame as the frame says', async (t) => {
