@@ -96,6 +96,8 @@ export class SubscriberAudience implements PresenceAudience {
   #deliver(userId: string, presence: VisiblePresence, payload: string, publishedAt?: number): void {
     // Routed here while the last watcher was leaving: nobody to tell.
     if (!this.watchers.isWatched(userId)) return
+    // Watchers hear a change only (contract section 5): a catch-up and the change itself may both bring it.
+    if ((this.#told.get(userId) ?? 'offline') === presence) return
     this.#told.set(userId, presence)
     const since = publishedAt ?? performance.now()
     this.metrics.delivered('presence:update', this.watchers.deliver(userId, new OutFrame(payload)), since)
