@@ -123,6 +123,7 @@ export async function startRedisCluster(options: RedisClusterOptions) {
         await broker.reconcileDirectory()
       }
       if (!broker.hearing && broker.started && sub.status === 'ready') await heardAgain()
+      else if (broker.hearing) await presenceRoute.retry()
       if (!reap) return
       for (const dead of await redis.zrangebyscore(keys.instances, '-inf', now - instanceTtlMs)) {
         if (dead === instanceId) continue

@@ -32,6 +32,8 @@ export class RedisPresenceRoute implements PresenceRoute {
   readonly #watched = new Set<string>()
   /** Unsubscribes that failed (Redis away): the channel may come back with the subscription, and is dropped then. */
   readonly #dropped = new Set<string>()
+  /** Subscribes that failed or timed out with the connection up: tried again at the next heartbeat. */
+  readonly #unsure = new Set<string>()
   #failures = 0
 
   constructor(
@@ -75,8 +77,10 @@ export class RedisPresenceRoute implements PresenceRoute {
   async watch(userId: string): Promise<void> {
     this.#watched.add(userId)
     this.#dropped.delete(userId)
-    // Redis away: subscribed with the rest when the subscription is back (`resubscribe`).
-    await this.sub.subscribe(this.keys.presenceOf(userId)).catch(() => {})
+    // Redis away: subscribed with the rest when the subscription is back (`resubscribe`); else at the next heartbeat (`retry`).
+    await this.sub.subscribe(this.keys.presenceOf(userId)).catch(() => {
+      if (this.#watched.has(userId)) this.#unsure.add(userId)
+    })
   }
 
   unwatch(userId: string): void {
@@ -88,10 +92,26 @@ export class RedisPresenceRoute implements PresenceRoute {
 
   /** The subscription is back: every watched user's channel again, none of the others. */
   async resubscribe(): Promise<void> {
+    this.#unsure.clear()
+    await this.#subscribeAll([...this.#watched])
+  }
+
+  /** The heartbeat, with Redis up: the subscribes and unsubscribes that failed while the connection stayed up, again. */
+  async retry(): Promise<void> {
+    if (this.#unsure.size === 0 && this.#dropped.size === 0) return
+    const unsure = [...this.#unsure].filter((userId) => this.#watched.has(userId))
+    this.#unsure.clear()
+    await this.#subscribeAll(unsure).catch(() => {
+      // Next heartbeat, then.
+      for (const userId of unsure) if (this.#watched.has(userId)) this.#unsure.add(userId)
+    })
+  }
+
+  async #subscribeAll(userIds: string[]): Promise<void> {
     const stale = [...this.#dropped].filter((userId) => !this.#watched.has(userId))
     this.#dropped.clear()
     if (stale.length > 0) await this.sub.unsubscribe(...stale.map((userId) => this.keys.presenceOf(userId)))
-    const channels = [...this.#watched].map((userId) => this.keys.presenceOf(userId))
+    const channels = userIds.map((userId) => this.keys.presenceOf(userId))
     for (let i = 0; i < channels.length; i += RESUBSCRIBE_BATCH) await this.sub.subscribe(...channels.slice(i, i + RESUBSCRIBE_BATCH))
   }
 
