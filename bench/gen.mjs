@@ -36,8 +36,16 @@ function onMessage(conn, msg) {
     case 'presence:update':
       if (msg.data.user_id !== conn.user) phase?.presenceReceipt?.(msg.data.user_id)
       return
+    case 'presence:state':
+      conn.onState?.(true)
+      conn.onState = null
+      return
     case 'error':
       errors++
+      if (msg.data.request_type === 'presence:subscribe') {
+        conn.onState?.(false)
+        conn.onState = null
+      }
       return
   }
 }
@@ -66,7 +74,7 @@ const URLS = {
 function open(base, proto, user, token, channels = []) {
   return new Promise((resolve) => {
     const ws = new WebSocket(URLS[proto](base, token), { perMessageDeflate: false })
-    const conn = { ws, user, proto, onConnected: null }
+    const conn = { ws, user, proto, onConnected: null, onState: null }
     const timer = setTimeout(() => done(false, 'no answer in 20 s'), 20_000)
     let settled = false
     function done(ok, why) {
@@ -241,11 +249,13 @@ async function typing({ mode, senders, rate, durationMs, warmMs, serverPids }) {
  * Presence broadcast. `sequential`: `count` updates one at a time, each timed
  * to its last recipient; `flood`: every announcer in a closed loop.
  */
-async function presence({ mode, announcers, count, durationMs, warmMs, serverPids }) {
-  const expected = conns.length - 1
+async function presence({ mode, announcers, count, durationMs, warmMs, serverPids, recipients }) {
+  // Everyone else, or (PRESENCE_SCOPE=subscribed) the announcer's subscribers.
+  const expected = recipients ?? conns.length - 1
   const byUser = new Map()
+  const connOf = new Map(conns.map((c) => [c.user, c]))
   for (const user of announcers) {
-    const conn = conns.find((c) => c.user === user)
+    const conn = connOf.get(user)
     byUser.set(user, { user, conn, idle: idleNow.get(user) ?? false, busy: false, got: 0, sentAt: 0, done: null })
   }
   let expectedTotal = 0
@@ -301,7 +311,7 @@ async function presence({ mode, announcers, count, durationMs, warmMs, serverPid
     inWindow = false
     const cpu1 = serverCpu(serverPids)
     times.sort((x, y) => x - y)
-    Object.assign(result, { p50: percentile(times, 50), p99: percentile(times, 99), updates: count, timedOut: count - times.length, serverCpuUsPerDelivery: (cpu1 - cpu0) / windowDeliveries }, ownLoad(before))
+    Object.assign(result, { p50: percentile(times, 50), p99: percentile(times, 99), updates: count, timedOut: count - times.length, serverCpuUsPerDelivery: (cpu1 - cpu0) / windowDeliveries, serverCpuUsPerChange: (cpu1 - cpu0) / count }, ownLoad(before))
   } else {
     for (const a of byUser.values()) fire(a)
     await sleep(warmMs)
@@ -326,6 +336,33 @@ async function presence({ mode, announcers, count, durationMs, warmMs, serverPid
   return { ...result, deliveries: windowDeliveries, expected: expectedTotal, received, lost: expectedTotal - received, errors: errors - errorsBefore }
 }
 
+/**
+ * presence:subscribe for each connection of `plan` ([user, [ids]]), in
+ * messages of at most 200 ids, `concurrency` connections at a time; resolves
+ * once every one was answered with presence:state.
+ */
+async function subscribe({ plan, concurrency = 200 }) {
+  const before = usage()
+  const connOf = new Map(conns.map((c) => [c.user, c]))
+  let next = 0
+  let refused = 0
+  async function lane() {
+    while (next < plan.length) {
+      const [user, ids] = plan[next++]
+      const conn = connOf.get(user)
+      for (let i = 0; i < ids.length; i += 200) {
+        const answered = new Promise((resolve) => {
+          conn.onState = resolve
+        })
+        conn.ws.send(encode(conn, 'presence:subscribe', { user_ids: ids.slice(i, i + 200) }))
+        if (!(await answered)) refused++
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, plan.length) }, lane))
+  return { subscribed: plan.length, refused, ms: performance.now() - before.t, ...ownLoad(before) }
+}
+
 async function closeAll() {
   for (const c of conns) c.ws.terminate()
   conns.length = 0
@@ -333,7 +370,7 @@ async function closeAll() {
   return {}
 }
 
-const commands = { connect, typing, presence, close: closeAll }
+const commands = { connect, typing, presence, subscribe, close: closeAll }
 process.on('message', async (msg) => {
   try {
     const result = await commands[msg.cmd](msg)

@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only=idle,typing,presence,instances] [-- --servers=roomler,plain-ws,uws,centrifugo]
+// npm run bench [-- --quick] [-- --only=idle,typing,presence,instances,presence-scope] [-- --servers=roomler,plain-ws,uws,centrifugo]
 // Runs every scenario against the service and its yardsticks (plain ws,
 // Socket.IO, uWebSockets.js, Centrifugo), alternating, each figure the median
 // of the runs; writes bench/results/latest.{json,md} and (full runs) the table
@@ -33,8 +33,8 @@ const ALL_SERVERS = ['plain-ws', 'roomler', 'socket.io', 'uws', 'centrifugo']
 // Steps of the typing ramp, as multiples of the plain-ws saturation (events/s) of the first round; 0.5 is "the same offered load".
 const RAMP = [0.25, 0.5, 1, 1.5]
 const cfg = quick
-  ? { runs: 1, idle: [100, 300], typingUsers: 100, channelSize: 10, presenceUsers: 200, announcers: 4, seqUpdates: 5, settleMs: 300, warmMs: 200, floodMs: 500, stepWarmMs: 100, stepMs: 300, ramp: RAMP, instances: [1, 2, 4], instWarmMs: 100, instFloodMs: 300, instRateMs: 300 }
-  : { runs: 3, idle: [5000, 19000], typingUsers: 2000, channelSize: 50, presenceUsers: 5000, announcers: 20, seqUpdates: 40, settleMs: 1000, warmMs: 1000, floodMs: 4000, stepWarmMs: 500, stepMs: 3000, ramp: RAMP, instances: [1, 2, 4], instWarmMs: 500, instFloodMs: 2000, instRateMs: 3000 }
+  ? { runs: 1, scopeUsers: 300, scopeWatch: 50, idle: [100, 300], typingUsers: 100, channelSize: 10, presenceUsers: 200, announcers: 4, seqUpdates: 5, settleMs: 300, warmMs: 200, floodMs: 500, stepWarmMs: 100, stepMs: 300, ramp: RAMP, instances: [1, 2, 4], instWarmMs: 100, instFloodMs: 300, instRateMs: 300 }
+  : { runs: 3, scopeUsers: 19000, scopeWatch: 50, idle: [5000, 19000], typingUsers: 2000, channelSize: 50, presenceUsers: 5000, announcers: 20, seqUpdates: 40, settleMs: 1000, warmMs: 1000, floodMs: 4000, stepWarmMs: 500, stepMs: 3000, ramp: RAMP, instances: [1, 2, 4], instWarmMs: 500, instFloodMs: 2000, instRateMs: 3000 }
 if (arg('runs')) cfg.runs = Number(arg('runs'))
 const RUN_DEADLINE_MS = quick ? 5 * 60_000 : 19 * 60_000
 const started = Date.now()
@@ -224,6 +224,48 @@ async function presenceRun(name) {
   return { seq, flood, failed: a.failed + b.failed }
 }
 
+// ---- scenario 5: presence scope, the service alone --------------------------
+// scopeUsers connected; with `subscribed` user i subscribes to the next
+// scopeWatch users (so each has scopeWatch subscribers); the same
+// announcers change presence one at a time under each scope. Only announcers
+// are visible, so connecting announces nothing else.
+async function presenceScopeRun(name, scope) {
+  const ids = users(0, cfg.scopeUsers)
+  const announcers = ids.slice(0, cfg.announcers)
+  const server = await startServer(name, { BENCH_PRESENCE_SCOPE: scope })
+  await server.call('seed', { channels: [], invisible: ids.slice(cfg.announcers) })
+  const gen = await startGen()
+  const proto = SERVERS[name].proto
+  const c = await gen.call('connect', { base: base(server.port), proto, users: ids, tokens: tokens(ids), concurrency: 400 })
+  await sleep(cfg.settleMs)
+  await server.call('gc')
+  await sleep(300)
+  const rss0 = rssBytes(server.pid)
+  let subscribed = { refused: 0 }
+  const watch = scope === 'subscribed' ? cfg.scopeWatch : 0
+  if (watch > 0) {
+    const plan = ids.map((user, i) => [user, Array.from({ length: watch }, (_, k) => ids[(i + 1 + k) % ids.length])])
+    subscribed = await gen.call('subscribe', { plan })
+    await server.call('gc')
+    await sleep(300)
+  }
+  const rss1 = rssBytes(server.pid)
+  const recipients = watch > 0 ? watch : ids.length - 1
+  const seq = await gen.call('presence', { mode: 'sequential', announcers, count: cfg.seqUpdates, serverPids: [server.pid], recipients })
+  await gen.call('close')
+  await gen.stop()
+  await server.stop()
+  return {
+    scope,
+    connected: c.connected,
+    failed: c.failed + subscribed.refused,
+    recipientsPerChange: recipients,
+    bytesPerSubscription: watch > 0 ? (rss1 - rss0) / (ids.length * watch) : 0,
+    subscribeMs: subscribed.ms,
+    seq,
+  }
+}
+
 // ---- scenario 4: n instances over one Redis, typing; CPU of all summed ----
 async function instancesRun(name, n) {
   const key = `instances-${n}`
@@ -260,6 +302,9 @@ async function scenario(key, fn, names) {
 if (only.includes('idle')) await scenario('idle', idleRun, serverNames)
 if (only.includes('typing')) await scenario('typing', typingRun, serverNames)
 if (only.includes('presence')) await scenario('presence', presenceRun, serverNames.filter((n) => SERVERS[n].presence))
+if (only.includes('presence-scope')) {
+  for (const scope of ['everyone', 'subscribed']) await scenario(`presence-scope-${scope}`, (name) => presenceScopeRun(name, scope), serverNames.filter((n) => n === 'roomler'))
+}
 if (only.includes('instances')) {
   for (const n of cfg.instances) await scenario(`instances-${n}`, (name) => instancesRun(name, n), serverNames.filter((s) => SERVERS[s].redis))
 }

@@ -10,6 +10,8 @@ import { MemoryTypingState } from '../lib/typing/typing-state-memory.js'
 import { startRedisCluster } from '../lib/redis/cluster.js'
 import type { History } from '../lib/history/history.js'
 import { MemoryHistory } from '../lib/history/history-memory.js'
+import { LocalPresenceRoute, type PresenceRoute } from '../lib/presence/presence-route.js'
+import { internal } from './internals.js'
 
 export interface RealtimeCluster {
   /** This instance's id, unique per process start. */
@@ -19,6 +21,8 @@ export interface RealtimeCluster {
   history: History
   presence: ClusterPresence
   typing: TypingState
+  /** Brings presence changes to the instances watching the user (PRESENCE_SCOPE=subscribed). */
+  presenceRoute: PresenceRoute
   /**
    * No other instance was alive when this one started (always, on a single
    * instance): whoever the database shows present had their connections die
@@ -33,7 +37,8 @@ export interface RealtimeCluster {
  * One instance (no ROOMLER__REDIS__URL): everything in process. Many: Redis
  * carries events, presence and typing between them.
  */
-const clusterPlugin: FastifyPluginAsync = async (fastify) => {
+const clusterPlugin: FastifyPluginAsync = async (instance) => {
+  const fastify = internal(instance)
   const instanceId = randomBytes(8).toString('hex')
   const url = fastify.realtimeConfig.redis.url
   const { recoveryWindowMs, recoveryEvents } = fastify.realtimeConfig.realtime
@@ -45,6 +50,7 @@ const clusterPlugin: FastifyPluginAsync = async (fastify) => {
       history,
       presence: new MemoryClusterPresence(),
       typing: new MemoryTypingState(),
+      presenceRoute: new LocalPresenceRoute(),
       startedAlone: true,
       redisState: () => 'none' as const,
     })
@@ -58,6 +64,8 @@ const clusterPlugin: FastifyPluginAsync = async (fastify) => {
     history: { windowMs: recoveryWindowMs, events: recoveryEvents },
     registry: fastify.wsRegistry,
     log: fastify.log.child({ component: 'cluster' }),
+    presenceScope: fastify.realtimeConfig.realtime.presenceScope,
+    presenceHeard: (on) => fastify.realtimeMetrics.presenceHeard.add(on),
   })
   fastify.decorate('realtimeCluster', cluster)
   fastify.addHook('onClose', async () => cluster.close())
@@ -66,5 +74,5 @@ const clusterPlugin: FastifyPluginAsync = async (fastify) => {
 export default fp(clusterPlugin, {
   name: 'realtime-cluster',
   fastify: '5.x',
-  dependencies: ['realtime-config', 'realtime-registry'],
+  dependencies: ['realtime-config', 'realtime-registry', 'realtime-metrics'],
 })

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { MembershipCache } from '../lib/membership/membership-cache.js'
 import type { PresenceService } from '../lib/presence/presence.js'
 import type { PresenceWriter } from '../lib/presence/presence-writer.js'
+import type { PresenceSubscriptions } from '../lib/presence/subscriptions.js'
 import type { Metrics } from '../lib/support/metrics.js'
 import type { TypingService } from '../lib/typing/typing.js'
 import type { RealtimeCluster } from './cluster.js'
@@ -25,6 +26,8 @@ export interface RealtimeInternals {
   /** Channel membership, cached for at most MEMBERSHIP_CACHE_MS. */
   membershipCache: MembershipCache
   realtimePresence: PresenceService
+  /** presence:subscribe and presence:unsubscribe (PRESENCE_SCOPE). */
+  realtimePresenceSubscriptions: PresenceSubscriptions
   /** Presence writes on their way to the database (retried while it is down). */
   presenceWriter: PresenceWriter
   realtimeTyping: TypingService

@@ -6,6 +6,8 @@ import { recoverOrphans } from '../lib/presence/orphans.js'
 import { withTimeout } from '../lib/support/timeout.js'
 import { timedWrites } from '../lib/presence/presence-store-timed.js'
 import { internal } from './internals.js'
+import { EveryoneAudience, SubscriberAudience } from '../lib/presence/audience.js'
+import { PresenceSubscriptions } from '../lib/presence/subscriptions.js'
 
 /** How long a start waits for orphaned presence to be recorded before it listens anyway. */
 const ORPHAN_WAIT_ON_START_MS = 2000
@@ -21,8 +23,13 @@ const presencePlugin: FastifyPluginAsync = async (instance) => {
   const timed = timedWrites(store, (seconds) => metrics.presenceWriteSeconds.observe(seconds))
   const writer = new PresenceWriter(timed, log, () => metrics.presenceWriteFailures++)
   fastify.decorate('presenceWriter', writer)
-  const presence = new PresenceService(store, writer, fastify.wsDispatcher, fastify.realtimeCluster.presence, log)
+  const { presenceScope, maxPresenceSubscriptions } = fastify.realtimeConfig.realtime
+  // Who hears a change besides the user: every connected user, or the connections that subscribed to them.
+  const subscribers = presenceScope === 'subscribed' ? new SubscriberAudience(fastify.realtimeCluster.presenceRoute, metrics) : null
+  const audience = subscribers ?? new EveryoneAudience(fastify.wsDispatcher)
+  const presence = new PresenceService(store, writer, fastify.wsDispatcher, fastify.realtimeCluster.presence, log, audience)
   fastify.decorate('realtimePresence', presence)
+  fastify.decorate('realtimePresenceSubscriptions', new PresenceSubscriptions(presence, subscribers, maxPresenceSubscriptions))
   // Connections are counted in one place, the registry; presence hears of a user's first and last one here.
   fastify.wsRegistry.watch((userId, here) => presence.userHere(userId, here))
 

@@ -20,6 +20,7 @@ const wsRoute: FastifyPluginAsync = async (instance) => {
   const metrics = fastify.realtimeMetrics
   const protocol = {
     presence: fastify.realtimePresence,
+    subscriptions: fastify.realtimePresenceSubscriptions,
     typing: fastify.realtimeTyping,
     typingRate: new TypingRate(realtime.typingRatePerSec),
     verifyToken: fastify.verifyAccessToken,

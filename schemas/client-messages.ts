@@ -54,7 +54,7 @@ export const PresenceSubscribeMessage = clientMessage(
   'PresenceSubscribeMessage',
   'presence:subscribe',
   subscribedIds,
-  'With PRESENCE_SCOPE=subscribed: receive presence:update for these users; answered by presence:state',
+  'Receive presence:update for these users (PRESENCE_SCOPE=subscribed; with everyone, every user’s come anyway); answered by presence:state',
 )
 export type PresenceSubscribeMessage = Static<typeof PresenceSubscribeMessage>
 
@@ -62,7 +62,7 @@ export const PresenceUnsubscribeMessage = clientMessage(
   'PresenceUnsubscribeMessage',
   'presence:unsubscribe',
   subscribedIds,
-  'With PRESENCE_SCOPE=subscribed: stop receiving presence:update for these users',
+  'Stop receiving presence:update for these users (PRESENCE_SCOPE=subscribed; with everyone, it changes nothing)',
 )
 export type PresenceUnsubscribeMessage = Static<typeof PresenceUnsubscribeMessage>
 
@@ -72,21 +72,13 @@ export const clientMessages = {
   'typing:start': TypingStartMessage,
   'typing:stop': TypingStopMessage,
   'presence:update': PresenceUpdateMessage,
+  'presence:subscribe': PresenceSubscribeMessage,
+  'presence:unsubscribe': PresenceUnsubscribeMessage,
   'auth:refresh': AuthRefreshMessage,
 } as const satisfies Record<string, TObject>
 
-/**
- * The presence-scope messages of contract section 5, published with the rest;
- * they move into `clientMessages` when the server handles them (until then
- * the server answers them `unknown_type`).
- */
-export const presenceScopeMessages = {
-  'presence:subscribe': PresenceSubscribeMessage,
-  'presence:unsubscribe': PresenceUnsubscribeMessage,
-} as const satisfies Record<string, TObject>
-
-/** Every message of the contract a client may send: what the documents publish. */
-export const contractClientMessages = { ...clientMessages, ...presenceScopeMessages } as const
+/** Every message of the contract a client may send: what the documents publish (today, all of them are handled). */
+export const contractClientMessages = clientMessages
 
 export type ClientMessageType = keyof typeof clientMessages
 export type ClientMessageOf<T extends ClientMessageType> = Static<(typeof clientMessages)[T]>

@@ -89,6 +89,11 @@ export const RealtimeLimits = Type.Object(
     membershipCacheMs: Count(5000, 0, 'How long channel membership may be cached'),
     recoveryWindowMs: Count(120000, 0, 'How far back a reconnect with ?since= may recover missed application events'),
     recoveryEvents: Count(10000, 0, 'How many application events the history keeps for ?since=; 0 keeps none'),
+    presenceScope: Type.Union([Type.Literal('everyone'), Type.Literal('subscribed')], {
+      default: 'everyone',
+      description: 'Who receives presence changes: everyone (every connected user) or subscribed (the connections that sent presence:subscribe for the user)',
+    }),
+    maxPresenceSubscriptions: Count(1000, 1, 'Users one connection may subscribe to with presence:subscribe (PRESENCE_SCOPE=subscribed); a subscribe past it is refused whole'),
     instanceTtlMs: Count(15000, 100, 'An instance silent for this long is counted out (many instances)'),
     apiKey: Type.Optional(Type.String({ minLength: 16, description: 'Bearer key for POST /publish; unset disables it' })),
     metricsKey: Type.Optional(

@@ -55,7 +55,7 @@ export const PresenceStateMessage = message(
       description: 'The visible presence of each user a presence:subscribe named (the asker’s own: the real one)',
     }),
   },
-  'The answer to presence:subscribe (PRESENCE_SCOPE=subscribed)',
+  'The answer to presence:subscribe, in either scope',
 )
 export type PresenceStateMessage = Static<typeof PresenceStateMessage>
 

@@ -25,8 +25,6 @@ t.test('the README configuration table lists every setting with its default', as
  * is added without the behaviour behind it.
  */
 const NOT_BUILT_YET: Record<string, string> = {
-  ROOMLER__REALTIME__PRESENCE_SCOPE: 'issue 15, presence scope',
-  ROOMLER__REALTIME__MAX_PRESENCE_SUBSCRIPTIONS: 'issue 15, presence scope',
 }
 
 t.test('every variable and limit the contract names is a setting', { skip: contract ? false : 'no ../shared/PROTOCOL.md beside the repository' }, async (t) => {

@@ -8,10 +8,7 @@
  *
  * Offsets (section 8) are the service's own at each run: a sent frame is
  * compared with the golden one with the golden's offset in place of its own
- * (a string, checked). Not sent by the service yet (contract features other
- * engineers build; add them here when they land): `presence:state` with
- * presence:subscribe / presence:unsubscribe handled (section 5,
- * `pending: 'presence-scope'`, answered `unknown_type` today).
+ * (a string, checked).
  */
 import t from 'tap'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
@@ -112,8 +109,17 @@ t.test('the service sends exactly the golden server frames', async (t) => {
   t.same(withGoldenOffset(refused.connected as never, golden('connected-not-recovered')), golden('connected-not-recovered'), 'a resume from no offset: not recovered')
   await Promise.all([resumed.client.close(), refused.client.close()])
 
+  b.send({ type: 'presence:update', data: { presence: 'idle' } })
+  await a.next((m) => m.type === 'presence:update' && m.data.user_id === bob && m.data.presence === 'idle')
+  a.send({ type: 'presence:update', data: { presence: 'invisible' } })
+  await a.next((m) => m.type === 'presence:update' && m.data.user_id === alice && m.data.presence === 'invisible')
+  a.send(byName('client', 'presence-subscribe').frame)
+  t.same(await a.next('presence:state'), golden('presence-state'), 'presence:state: her own real state, bob’s visible one')
+
   await b.close()
   t.same(await a.next((m) => m.type === 'presence:update' && m.data.presence === 'offline'), golden('presence-update-offline'), 'offline once the last connection closed')
+  a.send({ type: 'presence:subscribe', data: { user_ids: [bob] } })
+  t.same(await a.next('presence:state'), golden('presence-state-offline'), 'presence:state of a user with no connection')
 })
 
 t.test('the service answers every golden client frame as the frame says', async (t) => {

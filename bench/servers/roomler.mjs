@@ -2,7 +2,7 @@
 // stores of the bench's own (membership and chosen presence seeded by the
 // runner over IPC), rate limits lifted so saturation is the server's, and
 // logging at `warn` (no line per request). BENCH_REDIS_URL runs it as one of
-// many instances.
+// many instances; BENCH_PRESENCE_SCOPE sets PRESENCE_SCOPE.
 import Fastify from 'fastify'
 import { ISSUER, SECRET, serveIpc } from '../lib/common.mjs'
 
@@ -33,7 +33,13 @@ const presence = new BenchPresence()
 const app = Fastify({ logger: { level: 'warn' } })
 await app.register(realtime, {
   jwt: { secret: SECRET, issuer: ISSUER },
-  realtime: { rateLimitPerSec: 1_000_000, rateLimitBurst: 1_000_000, typingRatePerSec: 1_000_000 },
+  realtime: {
+    rateLimitPerSec: 1_000_000,
+    rateLimitBurst: 1_000_000,
+    typingRatePerSec: 1_000_000,
+    // BENCH_PRESENCE_SCOPE: the presence-scope scenario runs both.
+    ...(process.env.BENCH_PRESENCE_SCOPE ? { presenceScope: process.env.BENCH_PRESENCE_SCOPE } : {}),
+  },
   ...(process.env.BENCH_REDIS_URL ? { redis: { url: process.env.BENCH_REDIS_URL } } : {}),
   stores: { membership, presence },
 })

@@ -34,7 +34,7 @@ export interface GoldenFrame {
   /** Client frames: the `error` code the service answers with (invalid ones, and those it does not handle yet). */
   refusedWith?: 'invalid_message' | 'unknown_type' | 'invalid_json'
   /** Contract features the service does not implement yet (see the report in README "Clients"). */
-  pending?: 'history' | 'presence-scope'
+  pending?: 'history'
   note: string
   frame: unknown
 }
@@ -59,8 +59,10 @@ const client: Entry[] = [
   { name: 'presence-update-dnd', variant: 'PresenceUpdateMessage', note: '', frame: { type: 'presence:update', data: { presence: 'dnd' } } },
   { name: 'presence-update-invisible', variant: 'PresenceUpdateMessage', note: '', frame: { type: 'presence:update', data: { presence: 'invisible' } } },
   { name: 'auth-refresh', variant: 'AuthRefreshMessage', note: 'the token is any non-empty string to the schema; the service then verifies it', frame: { type: 'auth:refresh', data: { token: 'eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl' } } },
-  { name: 'presence-subscribe', variant: 'PresenceSubscribeMessage', pending: 'presence-scope', refusedWith: 'unknown_type', note: 'answered by presence:state', frame: { type: 'presence:subscribe', data: { user_ids: [alice, bob] } } },
-  { name: 'presence-unsubscribe', variant: 'PresenceUnsubscribeMessage', pending: 'presence-scope', refusedWith: 'unknown_type', note: '', frame: { type: 'presence:unsubscribe', data: { user_ids: [bob] } } },
+  { name: 'presence-subscribe', variant: 'PresenceSubscribeMessage', note: 'answered by presence:state', frame: { type: 'presence:subscribe', data: { user_ids: [alice, bob] } } },
+  { name: 'presence-unsubscribe', variant: 'PresenceUnsubscribeMessage', note: '', frame: { type: 'presence:unsubscribe', data: { user_ids: [bob] } } },
+  { name: 'presence-subscribe-empty', valid: false, fault: 'format', refusedWith: 'invalid_message', note: 'at least one id', frame: { type: 'presence:subscribe', data: { user_ids: [] } } },
+  { name: 'presence-subscribe-bad-id', valid: false, fault: 'format', refusedWith: 'invalid_message', note: 'not an ObjectId', frame: { type: 'presence:subscribe', data: { user_ids: ['bob'] } } },
   { name: 'presence-offline', valid: false, fault: 'enum', refusedWith: 'invalid_message', note: 'a client cannot choose offline', frame: { type: 'presence:update', data: { presence: 'offline' } } },
   { name: 'typing-bad-channel', valid: false, fault: 'format', refusedWith: 'invalid_message', note: 'not an ObjectId', frame: { type: 'typing:start', data: { channel_id: 'general' } } },
   { name: 'typing-extra-field', valid: false, fault: 'extra', refusedWith: 'invalid_message', note: 'data carries exactly its fields', frame: { type: 'typing:start', data: { channel_id: channel, user_id: alice } } },
@@ -80,7 +82,8 @@ const server: Entry[] = [
   { name: 'typing-stop', variant: 'TypingStopEvent', note: '', frame: { type: 'typing:stop', data: { channel_id: channel, user_id: bob } } },
   { name: 'presence-update-online', variant: 'PresenceUpdateEvent', note: '', frame: { type: 'presence:update', data: { user_id: bob, presence: 'online' } } },
   { name: 'presence-update-offline', variant: 'PresenceUpdateEvent', note: 'a user with no connection, or an invisible one, to others', frame: { type: 'presence:update', data: { user_id: bob, presence: 'offline' } } },
-  { name: 'presence-state', variant: 'PresenceStateMessage', pending: 'presence-scope', note: 'the answer to presence:subscribe', frame: { type: 'presence:state', data: { presences: { [alice]: 'invisible', [bob]: 'idle' } } } },
+  { name: 'presence-state', variant: 'PresenceStateMessage', note: 'the answer to presence:subscribe, as alice gets it (her own real state, bob’s visible one)', frame: { type: 'presence:state', data: { presences: { [alice]: 'invisible', [bob]: 'idle' } } } },
+  { name: 'presence-state-offline', variant: 'PresenceStateMessage', note: 'bob is offline, invisible, or no user at all: all three look the same', frame: { type: 'presence:state', data: { presences: { [bob]: 'offline' } } } },
   { name: 'error-invalid-message', variant: 'ErrorMessage', note: 'with request_type and details', frame: { type: 'error', data: { code: 'invalid_message', message: 'typing:start: /data/channel_id: expected an ObjectId (24 hex digits)', request_type: 'typing:start', details: { field: '/data/channel_id', reason: 'expected an ObjectId (24 hex digits)' } } } },
   { name: 'error-forbidden', variant: 'ErrorMessage', note: '', frame: { type: 'error', data: { code: 'forbidden', message: `you are not a member of channel ${GOLDEN_IDS.otherChannel}`, request_type: 'typing:start' } } },
   { name: 'error-invalid-json', variant: 'ErrorMessage', note: 'no request_type: the frame had no type to name', frame: { type: 'error', data: { code: 'invalid_json', message: 'the frame is not valid JSON' } } },

@@ -4,6 +4,7 @@ import type { ClusterPresence, Departed } from './cluster-presence.js'
 import type { Dispatcher } from '../delivery/dispatcher.js'
 import type { PresenceWriter } from './presence-writer.js'
 import type { PresenceStore } from './presence-store.js'
+import type { PresenceAudience } from './audience.js'
 import { withTimeout } from '../support/timeout.js'
 import { Backoff } from '../support/retry.js'
 
@@ -35,7 +36,8 @@ function event(userId: string, presence: Presence): PresenceUpdateEvent {
  * closes. The registry counts this instance's connections and tells it of a
  * user's first and last connection here (`userHere`); it asks the
  * ClusterPresence whether that is a first or last everywhere, announces each
- * change to the right users and hands the write to the PresenceWriter.
+ * change (the real state to the user, the visible one to the audience that
+ * PRESENCE_SCOPE chose) and hands the write to the PresenceWriter.
  */
 export class PresenceService {
   readonly #users = new Map<string, LocalUser>()
@@ -50,6 +52,7 @@ export class PresenceService {
     private readonly dispatcher: Dispatcher,
     private readonly cluster: ClusterPresence,
     private readonly log: PresenceLog,
+    private readonly audience: PresenceAudience,
     private readonly now: () => Date = () => new Date(),
   ) {
     // Once the store holds a choice, the copy kept beside it may go.
@@ -142,7 +145,7 @@ export class PresenceService {
     const { presence, kept } = settled
     this.writer.record(userId, kept === undefined ? { presence, changedAt: this.now() } : { presence, chosenPresence: kept, changedAt: this.now() })
     this.dispatcher.sendToUser(userId, event(userId, presence))
-    if (presence !== 'invisible') this.dispatcher.toEveryone(event(userId, presence), { exclude: [userId] })
+    if (presence !== 'invisible') this.audience.toOthers(userId, presence)
   }
 
   /** The user's real presence, for a connection that just got `connected` (undefined: not known yet; it comes once read). */
@@ -169,7 +172,7 @@ export class PresenceService {
     const at = this.now()
     this.writer.record(userId, { presence: 'offline', lastActiveAt: at, changedAt: at })
     if (presence !== undefined && presence !== 'invisible') {
-      this.dispatcher.toEveryone(event(userId, 'offline'), { exclude: [userId] })
+      this.audience.toOthers(userId, 'offline')
     }
   }
 
@@ -187,7 +190,7 @@ export class PresenceService {
         if (!this.#users.has(userId)) return
         const [presence] = await this.cluster.presences([userId])
         if (presence !== undefined && presence !== 'invisible') {
-          this.dispatcher.toEveryone(event(userId, presence), { exclude: [userId] })
+          this.audience.toOthers(userId, presence)
         }
       })
     }
@@ -216,7 +219,7 @@ export class PresenceService {
       // Before the chosen state was read, others saw the user offline.
       const after = visiblePresence(presence)
       if (after !== visiblePresence(before ?? 'offline')) {
-        this.dispatcher.toEveryone(event(userId, after), { exclude: [userId] })
+        this.audience.toOthers(userId, after)
       }
     })
   }

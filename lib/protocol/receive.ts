@@ -5,6 +5,7 @@ import type { Metrics } from '../support/metrics.js'
 import { ProtocolError } from './errors.js'
 import { parseFrame } from './frame.js'
 import type { PresenceService } from '../presence/presence.js'
+import type { PresenceSubscriptions } from '../presence/subscriptions.js'
 import { TokenRejected, type VerifyAccessToken } from '../support/tokens.js'
 import { NotAMemberError, type TypingService } from '../typing/typing.js'
 import type { TypingRate } from '../typing/typing-rate.js'
@@ -13,6 +14,7 @@ import { MAX_UNHANDLED_FRAMES, type Lane, type LaneItem } from './lanes.js'
 
 export interface ProtocolContext {
   presence: PresenceService
+  subscriptions: PresenceSubscriptions
   typing: TypingService
   /** TYPING_RATE_PER_SEC, per user. */
   typingRate: TypingRate
@@ -42,6 +44,13 @@ const handlers: { [T in ClientMessageType]: Handler<T> } = {
   },
   'presence:update'(ctx, connection, message) {
     return ctx.presence.choose(connection.userId, message.data.presence)
+  },
+  async 'presence:subscribe'(ctx, connection, message) {
+    const state = await ctx.subscriptions.subscribe(connection, message.data.user_ids)
+    if (connection.send(state)) ctx.metrics.messagesOut.add('presence:state')
+  },
+  'presence:unsubscribe'(ctx, connection, message) {
+    ctx.subscriptions.unsubscribe(connection, message.data.user_ids)
   },
   'auth:refresh'(ctx, connection, message) {
     let claims

@@ -133,11 +133,12 @@ export class Sessions {
     })
   }
 
-  /** A connection is gone: out of the registry (and so of presence), its typing ended. */
+  /** A connection is gone: out of the registry (and so of presence), its presence subscriptions and typing ended. */
   forget(connection: Connection): void {
     if (!connection.release()) return
     this.#protocol.metrics.closes.add(connection.closeReason)
     this.#registry.remove(connection)
+    this.#protocol.subscriptions.forget(connection)
     if (!this.#shuttingDown) this.#protocol.typing.connectionClosed(connection)
   }
 

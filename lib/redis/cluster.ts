@@ -6,6 +6,7 @@ import type { ConnectionRegistry } from '../connections/registry.js'
 import { RedisTypingState } from './typing-state.js'
 import { READ_BLOCK_MS, RedisHistory } from './history.js'
 import type { HistoryLimits } from '../history/history-memory.js'
+import { RedisPresenceRoute, type PresenceHeardOn } from './presence-route.js'
 
 export interface ClusterLog {
   info(obj: object, msg: string): void
@@ -22,6 +23,10 @@ export interface RedisClusterOptions {
   registry: ConnectionRegistry
   log: ClusterLog
   keys?: RedisKeys
+  /** PRESENCE_SCOPE: what catches up after an outage (everyone's presence, or the watched users'). */
+  presenceScope?: 'everyone' | 'subscribed'
+  /** Counts each presence change Redis delivered here (a metric). */
+  presenceHeard?: (on: PresenceHeardOn) => void
 }
 
 /** A Redis command that gets no answer in this long counts as Redis being down. */
@@ -65,6 +70,10 @@ export async function startRedisCluster(options: RedisClusterOptions) {
   const broker = new RedisBroker(redis, sub, keys, instanceId, log, history)
   const presence = new RedisClusterPresence(redis, keys, instanceId)
   const typing = new RedisTypingState(redis, keys, options.typingTimeoutMs)
+  const presenceRoute = new RedisPresenceRoute(redis, sub, keys, instanceId, log, options.presenceHeard)
+  const subscribedScope = options.presenceScope === 'subscribed'
+  /** Tells this instance's connections the presence changes they missed: everyone's, or those of the users they watch. */
+  const catchUpPresence = () => (subscribedScope ? presenceRoute.catchUp() : broker.catchUpPresence())
   let up = false
   let closing = false
   let heartbeats = 0
@@ -95,8 +104,9 @@ export async function startRedisCluster(options: RedisClusterOptions) {
     try {
       // Subscribed (again) before anything is read, so nothing announced from now on is missed.
       await broker.resubscribe()
+      await presenceRoute.resubscribe()
       await broker.rebuildDirectory()
-      await broker.catchUpPresence()
+      await catchUpPresence()
       settleRounds = SETTLE_ROUNDS
       log.info({}, 'subscribed to the other instances again')
     } catch (error) {
@@ -115,11 +125,12 @@ export async function startRedisCluster(options: RedisClusterOptions) {
       } else if (settleRounds > 0) {
         settleRounds--
         await broker.rebuildDirectory()
-        await broker.catchUpPresence()
+        await catchUpPresence()
       } else if (++heartbeats % RECONCILE_EVERY === 0) {
         await broker.reconcileDirectory()
       }
       if (!broker.hearing && broker.started && sub.status === 'ready') await heardAgain()
+      else if (broker.hearing) await presenceRoute.retry()
       // In step again (or never out of it) after a publish that failed: the others read what they missed.
       if (up && broker.othersMissed) broker.askOthersToCatchUp()
       if (!reap) return
@@ -168,6 +179,7 @@ export async function startRedisCluster(options: RedisClusterOptions) {
     history,
     presence,
     typing,
+    presenceRoute,
     startedAlone,
     /** Down while commands fail or while the subscription is not live (this instance would miss events). */
     redisState: () => (up && ((broker.hearing && history.hearing) || !broker.started) ? ('ok' as const) : ('down' as const)),

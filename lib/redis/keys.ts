@@ -44,6 +44,14 @@ export class RedisKeys {
   get everyone() {
     return `${this.prefix}all`
   }
+  /** Channel of one user's presence changes (PRESENCE_SCOPE=subscribed): the instances watching the user hear it. */
+  presenceOf(userId: string) {
+    return `${this.presenceChannels}${userId}`
+  }
+  /** What every user's presence channel starts with. */
+  get presenceChannels() {
+    return `${this.prefix}pu:`
+  }
   /** Channel one instance hears. */
   inbox(instanceId: string) {
     return `${this.prefix}inst:${instanceId}`

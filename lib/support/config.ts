@@ -175,7 +175,10 @@ export function resolveConfig(options: RealtimeOptions = {}, resolve: ResolveOpt
   const candidate = Value.Default(RealtimeConfig, Value.Clone(options)) as RealtimeConfig
   if (!checkConfig.Check(candidate)) {
     const error = checkConfig.Errors(candidate).First()!
-    throw new ConfigError(nameOf(error.path), `is invalid: ${error.message} (got ${JSON.stringify(error.value)})`)
+    // A closed set of words (PRESENCE_SCOPE): name them rather than "Expected union value".
+    const words = (error.schema as { anyOf?: Array<{ const?: unknown }> }).anyOf?.map((option) => option.const)
+    const expected = words?.every((word) => typeof word === 'string') ? `expected one of ${words.join(', ')}` : error.message
+    throw new ConfigError(nameOf(error.path), `is invalid: ${expected} (got ${JSON.stringify(error.value)})`)
   }
   const { realtime, mediasoup, jwt } = candidate
   if (mediasoup.rtcMinPort > mediasoup.rtcMaxPort) {

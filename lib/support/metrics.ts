@@ -90,6 +90,8 @@ export class Metrics {
   readonly closes = new LabelledCounter()
   /** Upgrades refused before the WebSocket opened, by HTTP status. */
   readonly refusals = new LabelledCounter()
+  /** Presence changes Redis delivered to this instance, by channel: `everyone` (all instances hear it) or `subscribers` (the user's own). */
+  readonly presenceHeard = new LabelledCounter()
   /** Connections each event was written to. */
   readonly fanOut = new BucketCounts(FANOUT_BUCKETS)
   /** From publish to the last local write of an event, in seconds. */
@@ -145,6 +147,7 @@ export class Metrics {
     labelled('roomler_messages_in_total', 'Frames received', 'type', this.messagesIn)
     labelled('roomler_messages_out_total', 'Frames written to sockets (application event types past the limit as other)', 'type', this.messagesOut)
     labelled('roomler_errors_total', 'error messages sent', 'code', this.errors)
+    labelled('roomler_presence_heard_total', 'Presence changes Redis delivered to this instance, by channel (everyone, or the subscribers of the user)', 'channel', this.presenceHeard)
     counter('roomler_presence_write_failures_total', 'Presence writes that failed and were retried', () => this.presenceWriteFailures)
     histogram('roomler_event_fanout_connections', 'Connections of this instance one event was written to', this.fanOut)
     histogram('roomler_event_delivery_seconds', 'From publish to the last local write of one event', this.deliverySeconds)

@@ -19,6 +19,7 @@ const INTERNALS = [
   'realtimeCluster',
   'membershipCache',
   'realtimePresence',
+  'realtimePresenceSubscriptions',
   'presenceWriter',
   'realtimeTyping',
 ]

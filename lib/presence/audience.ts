@@ -1,0 +1,118 @@
+import type { VisiblePresence } from '../../schemas/common.js'
+import { visiblePresence } from '../../schemas/common.js'
+import type { PresenceUpdateEvent } from '../../schemas/server-messages.js'
+import type { Dispatcher } from '../delivery/dispatcher.js'
+import { OutFrame } from '../connections/wire.js'
+import type { Metrics } from '../support/metrics.js'
+import type { PresenceRoute, ReadPresences } from './presence-route.js'
+import { PresenceWatchers } from './watchers.js'
+
+/**
+ * Who hears of a change of a user's visible presence besides the user's own
+ * connections (which always hear the real one): PRESENCE_SCOPE decides.
+ */
+export interface PresenceAudience {
+  /** Tells those who may see it that `userId`'s visible presence is now `presence`. */
+  toOthers(userId: string, presence: VisiblePresence): void
+}
+
+function event(userId: string, presence: VisiblePresence): PresenceUpdateEvent {
+  return { type: 'presence:update', data: { user_id: userId, presence } }
+}
+
+/** `everyone` (Roomler2's rule): every connected user but the user. */
+export class EveryoneAudience implements PresenceAudience {
+  constructor(private readonly dispatcher: Dispatcher) {}
+
+  toOthers(userId: string, presence: VisiblePresence): void {
+    this.dispatcher.toEveryone(event(userId, presence), { exclude: [userId] })
+  }
+}
+
+const RESOLVED = Promise.resolve()
+/** Users read at once by a catch-up (one HMGET each). */
+const CATCH_UP_BATCH = 500
+
+/**
+ * `subscribed`: the connections that subscribed to the user, wherever they
+ * are. A change is serialized once and handed to the route, which brings it
+ * to each instance that watches the user (and only those); each writes the
+ * same bytes to its watchers. Nothing is allocated per recipient.
+ */
+export class SubscriberAudience implements PresenceAudience {
+  readonly watchers: PresenceWatchers
+  /** What the watchers here were last told of each watched user's visible presence (absent: offline). */
+  readonly #told = new Map<string, VisiblePresence>()
+  /** Users whose route is still being opened (a subscribe waits for it). */
+  readonly #opening = new Map<string, Promise<void>>()
+
+  constructor(
+    private readonly route: PresenceRoute,
+    private readonly metrics: Metrics,
+  ) {
+    this.watchers = new PresenceWatchers((userId, watched) => (watched ? this.#open(userId) : this.#close(userId)))
+    route.start({
+      deliver: (userId, presence, payload, publishedAt) => this.#deliver(userId, presence, payload, publishedAt),
+      catchUp: (read) => this.#catchUp(read),
+    })
+  }
+
+  toOthers(userId: string, presence: VisiblePresence): void {
+    this.route.publish(userId, presence, JSON.stringify(event(userId, presence)))
+  }
+
+  /** Resolves once changes of every one of these users made anywhere reach this instance. */
+  routed(userIds: readonly string[]): Promise<void> {
+    const waits: Promise<void>[] = []
+    for (const userId of userIds) {
+      const opening = this.#opening.get(userId)
+      if (opening) waits.push(opening)
+    }
+    return waits.length === 0 ? RESOLVED : Promise.all(waits).then(() => {})
+  }
+
+  /** A subscriber was just told `presence` by presence:state: what the watchers here know, unless a change told them since. */
+  told(userId: string, presence: VisiblePresence): void {
+    if (this.watchers.isWatched(userId) && !this.#told.has(userId)) this.#told.set(userId, presence)
+  }
+
+  #open(userId: string): void {
+    const opening = this.route.watch(userId).then(
+      () => {},
+      () => {},
+    )
+    this.#opening.set(userId, opening)
+    void opening.then(() => {
+      if (this.#opening.get(userId) === opening) this.#opening.delete(userId)
+    })
+  }
+
+  #close(userId: string): void {
+    this.#told.delete(userId)
+    this.#opening.delete(userId)
+    this.route.unwatch(userId)
+  }
+
+  #deliver(userId: string, presence: VisiblePresence, payload: string, publishedAt?: number): void {
+    // Routed here while the last watcher was leaving: nobody to tell.
+    if (!this.watchers.isWatched(userId)) return
+    // Watchers hear a change only (contract section 5): a catch-up and the change itself may both bring it.
+    if ((this.#told.get(userId) ?? 'offline') === presence) return
+    this.#told.set(userId, presence)
+    const since = publishedAt ?? performance.now()
+    this.metrics.delivered('presence:update', this.watchers.deliver(userId, new OutFrame(payload)), since)
+  }
+
+  /** After the route was cut off: each watched user whose presence differs from what the watchers here were told. */
+  async #catchUp(read: ReadPresences): Promise<void> {
+    const users = [...this.watchers.watchedUsers()]
+    for (let i = 0; i < users.length; i += CATCH_UP_BATCH) {
+      const batch = users.slice(i, i + CATCH_UP_BATCH)
+      const states = await read(batch)
+      batch.forEach((userId, j) => {
+        const now = visiblePresence(states[j] ?? 'offline')
+        if ((this.#told.get(userId) ?? 'offline') !== now) this.#deliver(userId, now, JSON.stringify(event(userId, now)))
+      })
+    }
+  }
+}
