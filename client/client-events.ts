@@ -1,15 +1,38 @@
 /**
- * The listening half of the client: listeners by message type, for every
- * frame, and for state changes. RealtimeClient delivers into it.
+ * The observable half of the client: its state, and listeners by message
+ * type, for every frame and for state changes. RealtimeClient drives it.
  */
 import type { ApplicationEvent } from './protocol.js'
-import type { Frame, KnownType, MessageOf, StateChange } from './options.js'
+import type { ClientState, Frame, KnownType, MessageOf, StateChange } from './options.js'
+import { RealtimeError } from './options.js'
 import { emit, TypedListeners, type Listener } from './listeners.js'
 
 export class ClientEvents<Events extends object> {
   readonly #listeners = new TypedListeners()
   readonly #messageListeners = new Set<Listener<Frame<Events>>>()
   readonly #stateListeners = new Set<Listener<StateChange>>()
+  #state: ClientState = 'closed'
+
+  get state(): ClientState {
+    return this.#state
+  }
+
+  /** Resolves once the state is `open`; rejects if it becomes `closed` first. */
+  ready(): Promise<void> {
+    if (this.#state === 'open') return Promise.resolve()
+    if (this.#state === 'closed') return Promise.reject(new RealtimeError('the client is closed'))
+    return new Promise((resolve, reject) => {
+      const off = this.onState((change) => {
+        if (change.state === 'open') {
+          off()
+          resolve()
+        } else if (change.state === 'closed') {
+          off()
+          reject(new RealtimeError(change.reason?.message ?? 'closed', undefined, change.reason?.status))
+        }
+      })
+    })
+  }
 
   /**
    * Listens to one message type: the protocol's (typed from its schema) or an
@@ -59,7 +82,11 @@ export class ClientEvents<Events extends object> {
     emit(this.#messageListeners, frame)
   }
 
-  protected reportState(change: StateChange): void {
-    emit(this.#stateListeners, change)
+  /** Moves to `state` and tells the state listeners (`reconnecting` is told for each retry). */
+  protected setState(state: ClientState, reason?: StateChange['reason'], retry?: { attempt: number; delayMs: number }): void {
+    const previous = this.#state
+    if (state === previous && state !== 'reconnecting') return
+    this.#state = state
+    emit(this.#stateListeners, { state, previous, ...(reason ? { reason } : {}), ...retry })
   }
 }

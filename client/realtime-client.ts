@@ -5,14 +5,13 @@
  * renewed before it expires.
  */
 import type { ChosenPresence, ClientMessage, ErrorMessage, Presence, ServerMessage } from './protocol.js'
-import { CLOSE_TOKEN_EXPIRED } from './protocol.js'
-import type { ClientState, FetchLike, Frame, OnlineEvents, RealtimeClientOptions, StateChange, WebSocketConstructor, WebSocketLike } from './options.js'
+import type { FetchLike, Frame, OnlineEvents, RealtimeClientOptions, StateChange, WebSocketConstructor, WebSocketLike } from './options.js'
 import { RealtimeError } from './options.js'
 import { ClientEvents } from './client-events.js'
 import { Heartbeat } from './heartbeat.js'
 import { TokenRefresher } from './token-refresher.js'
 import { TypingSender } from './typing-sender.js'
-import { backoffDelay, DO_NOT_RETRY, REFUSED_FOR_GOOD, tokenSuspect } from './retry-policy.js'
+import { backoffDelay, stepAfterClose, stepAfterFailedUpgrade, type NextStep } from './retry-policy.js'
 import { fetchPresence, probeStatus } from './http.js'
 import { PendingPings, PendingRefreshes } from './requests.js'
 import { openSocket } from './socket.js'
@@ -29,7 +28,6 @@ type Reason = NonNullable<StateChange['reason']>
 /** `Events` maps the application's own event types to their `data`. */
 export class RealtimeClient<Events extends object = {}> extends ClientEvents<Events> {
   #token: string
-  #state: ClientState = 'closed'
   #socket: WebSocketLike | null = null
   #detach: (() => void) | undefined
   #userId: string | undefined
@@ -75,10 +73,6 @@ export class RealtimeClient<Events extends object = {}> extends ClientEvents<Eve
     this.#onlineEvents = options.onlineEvents === false ? undefined : (options.onlineEvents ?? defaultEvents)
   }
 
-  get state(): ClientState {
-    return this.#state
-  }
-
   /** The user the token names, once `connected` arrived. */
   get userId(): string | undefined {
     return this.#userId
@@ -92,7 +86,7 @@ export class RealtimeClient<Events extends object = {}> extends ClientEvents<Eve
     this.#askedForToken = false
     this.#onlineEvents?.addEventListener('online', this.#onOnline)
     this.#refresher?.track(this.#token)
-    this.#setState('connecting')
+    this.setState('connecting')
     this.#open()
     return this
   }
@@ -103,7 +97,7 @@ export class RealtimeClient<Events extends object = {}> extends ClientEvents<Eve
     this.#dropConnection(new RealtimeError('the client closed'))
     if (socket) socket.close(NORMAL_CLOSURE, 'client closed')
     this.#stop()
-    if (this.#state !== 'closed') this.#setState('closed', { message: 'closed by the client' })
+    if (this.state !== 'closed') this.setState('closed', { message: 'closed by the client' })
   }
 
   /**
@@ -116,23 +110,6 @@ export class RealtimeClient<Events extends object = {}> extends ClientEvents<Eve
     this.#attempt = 0
     this.#retry({ message: 'reconnect() was called' }, 0)
     return this
-  }
-
-  /** Resolves once the state is `open`; rejects if it becomes `closed` first. */
-  ready(): Promise<void> {
-    if (this.#state === 'open') return Promise.resolve()
-    if (this.#stopped) return Promise.reject(new RealtimeError('the client is closed'))
-    return new Promise((resolve, reject) => {
-      const off = this.onState((change) => {
-        if (change.state === 'open') {
-          off()
-          resolve()
-        } else if (change.state === 'closed') {
-          off()
-          reject(new RealtimeError(change.reason?.message ?? 'closed', undefined, change.reason?.status))
-        }
-      })
-    })
   }
 
   /**
@@ -168,7 +145,7 @@ export class RealtimeClient<Events extends object = {}> extends ClientEvents<Eve
    * token, when the server refuses it. Not open: it is kept for the next connect.
    */
   async refreshToken(token: string): Promise<void> {
-    if (this.#state !== 'open') return this.#useToken(token)
+    if (this.state !== 'open') return this.#useToken(token)
     if (!this.#send({ type: 'auth:refresh', data: { token } })) throw new RealtimeError('not connected')
     const { refused, done } = this.#refreshes.add()
     try {
@@ -234,7 +211,7 @@ export class RealtimeClient<Events extends object = {}> extends ClientEvents<Eve
         this.#askedForToken = false
         this.#silentFailures = 0
         this.#heartbeat?.start()
-        this.#setState('open')
+        this.setState('open')
         if (this.#pendingPresence) this.setPresence(this.#pendingPresence)
         break
       case 'pong':
@@ -260,7 +237,7 @@ export class RealtimeClient<Events extends object = {}> extends ClientEvents<Eve
 
   /** The heartbeat heard nothing: the socket may say `open` forever, so stop waiting on it. */
   #linkDead(silentMs: number): void {
-    if (this.#stopped || this.#state !== 'open') return
+    if (this.#stopped || this.state !== 'open') return
     const reason = { message: `the link is dead: no frame for ${silentMs} ms, a ping unanswered` }
     this.#abandon(reason)
     this.#retry(reason)
@@ -269,7 +246,7 @@ export class RealtimeClient<Events extends object = {}> extends ClientEvents<Eve
   /** The browser says the network is back: retry now instead of waiting, or check that the open link survived. */
   #networkBack(): void {
     if (this.#stopped) return
-    if (this.#state === 'open') return this.#heartbeat?.probe()
+    if (this.state === 'open') return this.#heartbeat?.probe()
     if (this.#retryTimer === undefined) return
     clearTimeout(this.#retryTimer)
     this.#open()
@@ -285,13 +262,7 @@ export class RealtimeClient<Events extends object = {}> extends ClientEvents<Eve
   }
 
   async #afterClose(code: number, message: string): Promise<void> {
-    const reason = { code, message }
-    if (DO_NOT_RETRY.has(code)) return this.#closeForGood(reason)
-    if (code === CLOSE_TOKEN_EXPIRED) {
-      if (!(await this.#renewToken(reason))) return
-      return this.#retry(reason, 0)
-    }
-    this.#retry(reason)
+    await this.#next(stepAfterClose(code), { code, message })
   }
 
   async #afterFailedUpgrade(code: number, status: number | undefined, message: string | undefined): Promise<void> {
@@ -302,15 +273,16 @@ export class RealtimeClient<Events extends object = {}> extends ClientEvents<Eve
       ...(status === undefined ? {} : { status }),
       message: status === undefined ? (message ?? 'the connection could not be opened') : `the upgrade was refused with ${status}`,
     }
-    // A browser may learn no status at all (a proxy without CORS headers): after a few such failures the token is suspect too.
     this.#silentFailures = status === undefined ? this.#silentFailures + 1 : 0
-    if ((status === 401 || tokenSuspect(this.#silentFailures)) && !this.#askedForToken && this.#options.getToken) {
-      this.#askedForToken = true
-      if (!(await this.#renewToken(reason))) return
-      return this.#retry(reason, 0)
-    }
-    if (status !== undefined && REFUSED_FOR_GOOD.has(status)) return this.#closeForGood(reason)
-    this.#retry(reason)
+    const step = stepAfterFailedUpgrade(status, this.#silentFailures, !this.#askedForToken && !!this.#options.getToken)
+    if (step === 'new-token') this.#askedForToken = true
+    await this.#next(step, reason)
+  }
+
+  async #next(step: NextStep, reason: Reason): Promise<void> {
+    if (step === 'give-up') return this.#closeForGood(reason)
+    if (step === 'retry') return this.#retry(reason)
+    if (await this.#renewToken(reason)) this.#retry(reason, 0)
   }
 
   /** Asks `getToken` for a new token; without one (or if it fails) the client closes for good. */
@@ -346,7 +318,7 @@ export class RealtimeClient<Events extends object = {}> extends ClientEvents<Eve
     this.#attempt += 1
     if (this.#attempt > maxAttempts) return this.#closeForGood({ ...reason, message: `${reason.message}; gave up after ${maxAttempts} attempts` })
     const delay = delayMs ?? backoffDelay(this.#attempt, this.#options.reconnect)
-    this.#setState('reconnecting', reason, { attempt: this.#attempt, delayMs: delay })
+    this.setState('reconnecting', reason, { attempt: this.#attempt, delayMs: delay })
     this.#retryTimer = setTimeout(() => {
       if (!this.#stopped) this.#open()
     }, delay)
@@ -354,7 +326,7 @@ export class RealtimeClient<Events extends object = {}> extends ClientEvents<Eve
 
   #closeForGood(reason: Reason): void {
     this.#stop()
-    this.#setState('closed', reason)
+    this.setState('closed', reason)
   }
 
   #stop(): void {
@@ -379,15 +351,9 @@ export class RealtimeClient<Events extends object = {}> extends ClientEvents<Eve
 
   #send(message: ClientMessage): boolean {
     const socket = this.#socket
-    if (this.#state !== 'open' || !socket || socket.readyState !== OPEN) return false
+    if (this.state !== 'open' || !socket || socket.readyState !== OPEN) return false
     socket.send(JSON.stringify(message))
     return true
   }
 
-  #setState(state: ClientState, reason?: StateChange['reason'], retry?: { attempt: number; delayMs: number }): void {
-    const previous = this.#state
-    if (state === previous && state !== 'reconnecting') return
-    this.#state = state
-    this.reportState({ state, previous, ...(reason ? { reason } : {}), ...retry })
-  }
 }

@@ -1,5 +1,5 @@
 /** What the client does after a drop or a refused upgrade: retry when, ask for a token when, give up when. */
-import { CLOSE_POLICY_VIOLATION } from './protocol.js'
+import { CLOSE_POLICY_VIOLATION, CLOSE_TOKEN_EXPIRED } from './protocol.js'
 
 /** Failed upgrades in a row with no readable status after which the client asks `getToken` anyway. */
 export const SILENT_FAILURES_BEFORE_NEW_TOKEN = 3
@@ -29,4 +29,25 @@ export function backoffDelay(attempt: number, { initialDelayMs = 500, maxDelayMs
 export function statusOfError(message: string | undefined): number | undefined {
   const match = /Unexpected server response: (\d{3})/.exec(message ?? '')
   return match ? Number(match[1]) : undefined
+}
+
+/** After a drop or a refusal: reconnect after a backoff, ask `getToken` and reconnect at once, or stop for good. */
+export type NextStep = 'retry' | 'new-token' | 'give-up'
+
+/** After an open connection closed with `code`. */
+export function stepAfterClose(code: number): NextStep {
+  if (DO_NOT_RETRY.has(code)) return 'give-up'
+  return code === CLOSE_TOKEN_EXPIRED ? 'new-token' : 'retry'
+}
+
+/**
+ * After an upgrade failed, with its status when one could be learned. A
+ * browser may learn no status at all (a proxy without CORS headers): after a
+ * few such failures in a row the token is suspect too. A new token is asked
+ * for once (`mayAskToken`); a second refusal is final.
+ */
+export function stepAfterFailedUpgrade(status: number | undefined, silentFailures: number, mayAskToken: boolean): NextStep {
+  if ((status === 401 || tokenSuspect(silentFailures)) && mayAskToken) return 'new-token'
+  if (status !== undefined && REFUSED_FOR_GOOD.has(status)) return 'give-up'
+  return 'retry'
 }
