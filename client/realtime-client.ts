@@ -355,5 +355,4 @@ export class RealtimeClient<Events extends object = {}> extends ClientEvents<Eve
     socket.send(JSON.stringify(message))
     return true
   }
-
 }
