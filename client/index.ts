@@ -34,4 +34,27 @@ export { HEARTBEAT_TIMEOUT_MS } from './heartbeat.js'
 export { PresenceMap, type PresenceChange } from './presence-map.js'
 export { TypingSet, type TypingChange } from './typing-set.js'
 export { HEARTBEAT_MS, MAX_PRESENCE_IDS, TYPING_TIMEOUT_MS } from './protocol.js'
-export type * from './protocol.js'
+export type {
+  ApplicationEvent,
+  AuthRefreshMessage,
+  ChosenPresence,
+  ClientMessage,
+  ConnectedMessage,
+  ErrorCode,
+  ErrorMessage,
+  ObjectId,
+  PingMessage,
+  PongMessage,
+  Presence,
+  PresenceAnswer,
+  PresenceStateMessage,
+  PresenceUpdateEvent,
+  PresenceUpdateMessage,
+  ServerFrame,
+  ServerMessage,
+  ServerMessageType,
+  TypingStartEvent,
+  TypingStartMessage,
+  TypingStopEvent,
+  TypingStopMessage,
+} from './protocol.js'
