@@ -26,17 +26,23 @@ async function firstExisting(candidates: URL[]): Promise<URL | undefined> {
   return undefined
 }
 
+/** A module of the typed client by name: `index`, `realtime-client`, … (client/ holds one module per job). */
+const CLIENT_MODULE = /^[a-z][a-z-]*$/
+
 /**
- * The typed client as a browser module. Run from the build (`npm start`), it
- * is dist/client/index.js, which tsc compiled beside this file. Run from
- * source (`npm run dev`, tsx), it is compiled from client/index.ts on first
- * request with TypeScript, a development dependency that the build never needs.
+ * One module of the typed client, as a browser loads it (index.js imports
+ * the others by relative URL). Run from the build (`npm start`), it is
+ * dist/client/<name>.js, which tsc compiled beside this file. Run from source
+ * (`npm run dev`, tsx), it is compiled from client/<name>.ts on first request
+ * with TypeScript, a development dependency that the build never needs.
+ * Undefined for a name that is no module of the client.
  */
-async function loadClientModule(): Promise<string> {
-  const built = new URL('../client/index.js', import.meta.url)
-  const found = await firstExisting([built])
-  if (found) return (await readFile(found, 'utf8')).replace(/\n\/\/# sourceMappingURL=.*\s*$/, '\n')
-  const source = await readFile(new URL('../client/index.ts', import.meta.url), 'utf8')
+async function loadClientModule(name: string): Promise<string | undefined> {
+  const built = await firstExisting([new URL(`../client/${name}.js`, import.meta.url)])
+  if (built) return (await readFile(built, 'utf8')).replace(/\n\/\/# sourceMappingURL=.*\s*$/, '\n')
+  const sourceFile = await firstExisting([new URL(`../client/${name}.ts`, import.meta.url)])
+  if (!sourceFile) return undefined
+  const source = await readFile(sourceFile, 'utf8')
   const ts = (await import('typescript')).default
   return ts.transpileModule(source, {
     compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ES2022, verbatimModuleSyntax: false },
@@ -53,7 +59,6 @@ const demoPage: FastifyPluginAsync<DemoPageOptions> = async (fastify, options) =
   // Source layout (demo/ beside public/) or the build's (dist/demo/).
   const publicDir = await firstExisting([new URL('../public/', import.meta.url), new URL('../../public/', import.meta.url)])
   if (!publicDir) throw new Error('the demo page needs the public/ folder beside the server')
-  let clientModule: Promise<string> | undefined
 
   for (const [path, { file, type }] of Object.entries(PUBLIC_FILES)) {
     fastify.get(path, async (_request, reply) => {
@@ -62,12 +67,19 @@ const demoPage: FastifyPluginAsync<DemoPageOptions> = async (fastify, options) =
     })
   }
 
-  fastify.get('/client/index.js', async (_request, reply) => {
-    clientModule ??= loadClientModule().catch((error: unknown) => {
-      clientModule = undefined
-      throw error
-    })
-    return reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(await clientModule)
+  const clientModules = new Map<string, Promise<string | undefined>>()
+  fastify.get<{ Params: { name: string } }>('/client/:name.js', async (request, reply) => {
+    const { name } = request.params
+    if (!CLIENT_MODULE.test(name)) return reply.code(404).send({ error: 'not_found', message: 'no such module' })
+    let module = clientModules.get(name)
+    if (!module) {
+      module = loadClientModule(name)
+      clientModules.set(name, module)
+      module.catch(() => clientModules.delete(name))
+    }
+    const text = await module
+    if (text === undefined) return reply.code(404).send({ error: 'not_found', message: 'no such module' })
+    return reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(text)
   })
 
   fastify.get('/demo/users', async (_request, reply) => {

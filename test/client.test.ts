@@ -305,6 +305,8 @@ t.test('close 4001 (token expired) asks getToken and reconnects with the new tok
   const renewing = client(t, {
     url: wsUrl,
     token: soon(),
+    // The fallback when no refresh came ahead of `exp` (test/client/token-refresh.test.ts tests the refresh).
+    refreshAheadMs: false,
     getToken: () => {
       const token = signToken({ sub: user })
       tokens.push(token)

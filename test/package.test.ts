@@ -12,46 +12,16 @@
  * The repository's own dist/ is never touched: the pack runs on a copy.
  */
 import t from 'tap'
-import { execFile } from 'node:child_process'
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { full, output, result, run } from './tools/npm-project.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const FIXTURE = join(ROOT, 'test/package-host')
 // npm install from the registry is slow on a cold cache; every step below is bounded too.
 t.setTimeout(300_000)
-
-/** The environment without npm's own variables (this runs under npx), so each npm behaves as a user's would. */
-const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)))
-delete env.NODE_OPTIONS
-
-interface Run {
-  code: number
-  stdout: string
-  stderr: string
-}
-
-/** Runs a command to its end (or `timeoutMs`); never throws on a non-zero exit. */
-function run(command: string, args: string[], cwd: string, timeoutMs: number): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(command, args, { cwd, env, timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
-      resolve({ code, stdout, stderr: error && code === 1 && !stderr ? String(error) : stderr })
-    })
-  })
-}
-
-/** What a run printed, for the failure message. */
-const output = (r: Run) => (r.code === 0 ? '' : full(r))
-const full = (r: Run) => `exit ${r.code}\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-4000)}`
-
-/** The JSON of the RESULT line a host script prints. */
-function result(r: Run): any {
-  const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '))
-  return line ? JSON.parse(line.slice('RESULT '.length)) : undefined
-}
 
 t.test('the package as a host project meets it', async (t) => {
   const work = await mkdtemp(join(tmpdir(), 'roomler-package-'))

@@ -33,6 +33,7 @@ const HEAVY = [
   'test/e2e-browser.test.ts',
   'test/e2e-cross-origin.test.ts',
   'test/package.test.ts',
+  'test/client/package.test.ts',
   'test/deploy.test.ts',
   'test/bench-smoke.test.ts',
   'test/polyglot/polyglot.test.ts',

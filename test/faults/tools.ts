@@ -49,7 +49,7 @@ export async function pausableDatabase(t: Test): Promise<PausableDatabase> {
 }
 
 /** Whether every thread of the process is in the stopped state (Linux /proc). */
-function allThreadsStopped(pid: number): boolean {
+export function allThreadsStopped(pid: number): boolean {
   return readdirSync(`/proc/${pid}/task`).every((task) => {
     const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8')
     return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'T'

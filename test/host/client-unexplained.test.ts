@@ -47,6 +47,8 @@ t.test('after a few failed upgrades with no readable status, getToken is asked a
     WebSocket: BrowserLikeWebSocket,
     fetch: () => Promise.reject(new TypeError('Failed to fetch')),
     reconnect: { initialDelayMs: 5, maxDelayMs: 20 },
+    // Not ahead of `exp`: this token's expiry would send it to getToken before the first attempt.
+    refreshAheadMs: false,
     getToken: () => {
       asked++
       return signToken({ sub: user })
