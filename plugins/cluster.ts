@@ -48,6 +48,7 @@ const clusterPlugin: FastifyPluginAsync = async (fastify) => {
     instanceId,
     instanceTtlMs: fastify.realtimeConfig.realtime.instanceTtlMs,
     typingTimeoutMs: fastify.realtimeConfig.realtime.typingTimeoutMs,
+    typingRatePerSec: fastify.realtimeConfig.realtime.typingRatePerSec,
     registry: fastify.wsRegistry,
     log: fastify.log.child({ component: 'cluster' }),
   })

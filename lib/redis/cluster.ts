@@ -15,6 +15,8 @@ export interface RedisClusterOptions {
   instanceId: string
   instanceTtlMs: number
   typingTimeoutMs: number
+  /** TYPING_RATE_PER_SEC, held per user across instances in Redis. */
+  typingRatePerSec: number
   registry: ConnectionRegistry
   log: ClusterLog
   keys?: RedisKeys
@@ -57,7 +59,7 @@ export async function startRedisCluster(options: RedisClusterOptions) {
   const sub = connection(options.url, `roomler-rt-sub:${instanceId}`)
   const broker = new RedisBroker(redis, sub, keys, instanceId, log)
   const presence = new RedisClusterPresence(redis, keys, instanceId)
-  const typing = new RedisTypingState(redis, keys, options.typingTimeoutMs)
+  const typing = new RedisTypingState(redis, keys, options.typingTimeoutMs, options.typingRatePerSec)
   let up = false
   let closing = false
   let heartbeats = 0
