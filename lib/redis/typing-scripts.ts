@@ -13,7 +13,10 @@
  * (µs) at which the bucket is full again, expiring then by itself.
  */
 
-/** ARGV[i]: µs one token takes to come back; ARGV[i + 1]: how far ahead of now the bucket may be booked (a second, less half a token). */
+/**
+ * `took(key, interval, tolerance)`: whether a token was taken. `interval`: µs one token takes to come
+ * back; `tolerance`: how far ahead of now the bucket may be booked (a second, less half a token).
+ */
 const TAKE_TYPING_TOKEN = `
 local function took(key, interval, tolerance)
   local time = redis.call('TIME')
