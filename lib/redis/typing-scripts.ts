@@ -15,7 +15,7 @@
 
 /**
  * `took(key, interval, tolerance)`: whether a token was taken. `interval`: µs one token takes to come
- * back; `tolerance`: how far ahead of now the bucket may be booked (a second, less half a token).
+ * back; `tolerance`: how far ahead of now the bucket may be booked (a second, less one token).
  */
 const TAKE_TYPING_TOKEN = `
 local function took(key, interval, tolerance)

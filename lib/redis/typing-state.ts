@@ -32,8 +32,9 @@ export class RedisTypingState implements TypingState {
   ) {
     const interval = 1_000_000 / ratePerSec
     this.#tokenInterval = String(interval)
-    // A full second's worth, less half a token so that rounding never lets one more in.
-    this.#tokenTolerance = String(1_000_000 - interval / 2)
+    // Booked up to a second ahead, less the token being taken: a second's worth in a burst, as TypingRate
+    // holds (1 µs more, so that a float's rounding never refuses the last of them).
+    this.#tokenTolerance = String(1_000_000 - interval + 1)
   }
 
   async start(channelId: string, userId: string, owner: string, expiresAt: number) {
