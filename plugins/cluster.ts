@@ -62,6 +62,7 @@ const clusterPlugin: FastifyPluginAsync = async (instance) => {
     instanceTtlMs: fastify.realtimeConfig.realtime.instanceTtlMs,
     typingTimeoutMs: fastify.realtimeConfig.realtime.typingTimeoutMs,
     history: { windowMs: recoveryWindowMs, events: recoveryEvents },
+    typingRatePerSec: fastify.realtimeConfig.realtime.typingRatePerSec,
     registry: fastify.wsRegistry,
     log: fastify.log.child({ component: 'cluster' }),
     presenceScope: fastify.realtimeConfig.realtime.presenceScope,

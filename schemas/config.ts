@@ -85,7 +85,7 @@ export const RealtimeLimits = Type.Object(
     maxBufferedBytes: Count(1048576, 1024, 'Unsent output per connection before it closes with 1013'),
     heartbeatMs: Count(30000, 10, 'Protocol Ping period; a connection that missed the previous one is terminated'),
     typingTimeoutMs: Count(10000, 10, 'A typing:start neither renewed nor stopped ends after this'),
-    typingRatePerSec: Count(5, 1, 'typing:start/typing:stop messages per second per user, all connections together; past it, rate_limited'),
+    typingRatePerSec: Count(5, 1, 'typing:start/typing:stop messages per second per user, all connections together on every instance; past it, rate_limited'),
     membershipCacheMs: Count(5000, 0, 'How long channel membership may be cached'),
     recoveryWindowMs: Count(120000, 0, 'How far back a reconnect with ?since= may recover missed application events'),
     recoveryEvents: Count(10000, 0, 'How many application events the history keeps for ?since=; 0 keeps none'),

@@ -7,7 +7,7 @@ import { parseFrame } from './frame.js'
 import type { PresenceService } from '../presence/presence.js'
 import type { PresenceSubscriptions } from '../presence/subscriptions.js'
 import { TokenRejected, type VerifyAccessToken } from '../support/tokens.js'
-import { NotAMemberError, type TypingService } from '../typing/typing.js'
+import { NotAMemberError, TypingRateLimitedError, type TypingService } from '../typing/typing.js'
 import type { TypingRate } from '../typing/typing-rate.js'
 import { MembershipUnavailable } from '../membership/membership-cache.js'
 import { MAX_UNHANDLED_FRAMES, type Lane, type LaneItem } from './lanes.js'
@@ -16,7 +16,7 @@ export interface ProtocolContext {
   presence: PresenceService
   subscriptions: PresenceSubscriptions
   typing: TypingService
-  /** TYPING_RATE_PER_SEC, per user. */
+  /** TYPING_RATE_PER_SEC, per user on this instance: the cheap first refusal (TypingService holds it across instances). */
   typingRate: TypingRate
   verifyToken: VerifyAccessToken
   metrics: Metrics
@@ -67,9 +67,19 @@ const handlers: { [T in ClientMessageType]: Handler<T> } = {
   },
 }
 
+const TYPING_RATE_LIMITED = {
+  'typing:start': new ProtocolError('rate_limited', 'too much typing from this user; this one was dropped', 'typing:start'),
+  'typing:stop': new ProtocolError('rate_limited', 'too much typing from this user; this one was dropped', 'typing:stop'),
+}
+
 /** Maps a failure of a handler to the `error` the client receives. */
 function toProtocolError(ctx: ProtocolContext, error: unknown, requestType: string): ProtocolError {
   if (error instanceof ProtocolError) return error
+  // Past the rate across instances (the shared typing state said so): the same answer as this instance's own bucket gives.
+  if (error instanceof TypingRateLimitedError && (requestType === 'typing:start' || requestType === 'typing:stop')) {
+    ctx.metrics.messagesIn.add('rate_limited')
+    return TYPING_RATE_LIMITED[requestType]
+  }
   if (error instanceof NotAMemberError) {
     return new ProtocolError('forbidden', `you are not a member of channel ${error.channelId}`, requestType)
   }
@@ -114,10 +124,6 @@ function handle(ctx: ProtocolContext, connection: Connection, item: LaneItem): P
 
 const RATE_LIMITED = new ProtocolError('rate_limited', 'too many messages; this one was dropped')
 const TOO_MANY_WAITING = new ProtocolError('rate_limited', 'too many messages waiting to be handled; this one was dropped')
-const TYPING_RATE_LIMITED = {
-  'typing:start': new ProtocolError('rate_limited', 'too much typing from this user; this one was dropped', 'typing:start'),
-  'typing:stop': new ProtocolError('rate_limited', 'too much typing from this user; this one was dropped', 'typing:stop'),
-}
 
 /** Over the rate: the message is dropped with `rate_limited`; a long run of drops closes the connection. */
 function admitByRate(ctx: ProtocolContext, connection: Connection): boolean {

@@ -20,6 +20,8 @@ export interface RedisClusterOptions {
   typingTimeoutMs: number
   /** RECOVERY_WINDOW_MS and RECOVERY_EVENTS. */
   history: HistoryLimits
+  /** TYPING_RATE_PER_SEC, held per user across instances in Redis. */
+  typingRatePerSec: number
   registry: ConnectionRegistry
   log: ClusterLog
   keys?: RedisKeys
@@ -69,7 +71,7 @@ export async function startRedisCluster(options: RedisClusterOptions) {
   const history = new RedisHistory(redis, reader, keys, options.history, log)
   const broker = new RedisBroker(redis, sub, keys, instanceId, log, history)
   const presence = new RedisClusterPresence(redis, keys, instanceId)
-  const typing = new RedisTypingState(redis, keys, options.typingTimeoutMs)
+  const typing = new RedisTypingState(redis, keys, options.typingTimeoutMs, options.typingRatePerSec)
   const presenceRoute = new RedisPresenceRoute(redis, sub, keys, instanceId, log, options.presenceHeard)
   const subscribedScope = options.presenceScope === 'subscribed'
   /** Tells this instance's connections the presence changes they missed: everyone's, or those of the users they watch. */

@@ -28,6 +28,10 @@ export class RedisKeys {
   typing(channelId: string, userId: string) {
     return `${this.prefix}t:${channelId}:${userId}`
   }
+  /** String: the user's typing bucket across instances (TYPING_RATE_PER_SEC), as the time it is next full, in µs. */
+  typingRate(userId: string) {
+    return `${this.prefix}tr:${userId}`
+  }
   /** Set of `channel:user`: the typists an instance owns, so that its death or shutdown ends them. */
   typistsOf(instanceId: string) {
     return `${this.prefix}ti:${instanceId}`

@@ -11,30 +11,49 @@ import { MemoryTypingState } from '../typing/typing-state-memory.js'
  * unreachable, typing goes on in this instance's memory. Each instance's
  * typists are also listed under it, so that when it is counted out the
  * survivor that reaps it ends them and announces the stops.
+ *
+ * A start or stop also takes a token of the user's bucket in Redis, in the
+ * same EVAL (no extra round trip), so TYPING_RATE_PER_SEC holds for the user
+ * across instances; each instance's own TypingRate refuses first, and alone
+ * while Redis is away.
  */
 export class RedisTypingState implements TypingState {
   readonly #fallback = new MemoryTypingState()
   readonly #orphanListeners: Array<(typists: readonly Typist[]) => void> = []
+  /** µs a token takes to come back, and how far ahead the bucket may be booked (see TAKE_TYPING_TOKEN). */
+  readonly #tokenInterval: string
+  readonly #tokenTolerance: string
 
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
     private readonly timeoutMs: number,
-  ) {}
+    ratePerSec: number,
+  ) {
+    const interval = 1_000_000 / ratePerSec
+    this.#tokenInterval = String(interval)
+    // Booked up to a second ahead, less the token being taken: a second's worth in a burst, as TypingRate
+    // holds (1 µs more, so that a float's rounding never refuses the last of them).
+    this.#tokenTolerance = String(1_000_000 - interval + 1)
+  }
 
   async start(channelId: string, userId: string, owner: string, expiresAt: number) {
     if (this.#fallback.has(channelId, userId)) return this.#fallback.startNow(channelId, userId, owner, expiresAt)
     try {
       const started = await this.redis.eval(
         TYPING_START,
-        2,
+        3,
         this.keys.typing(channelId, userId),
         this.#typistsOf(owner),
+        this.keys.typingRate(userId),
         owner,
         String(expiresAt),
         String(this.timeoutMs * 3),
         `${channelId}:${userId}`,
+        this.#tokenInterval,
+        this.#tokenTolerance,
       )
+      if (started === -1) return 'limited' as const
       return started === 1 ? ('started' as const) : ('renewed' as const)
     } catch {
       return this.#fallback.startNow(channelId, userId, owner, expiresAt)
@@ -44,8 +63,10 @@ export class RedisTypingState implements TypingState {
   async stop(channelId: string, userId: string) {
     if (this.#fallback.stopNow(channelId, userId)) return true
     try {
-      const key = this.keys.typing(channelId, userId)
-      return Number(await this.redis.eval(TYPING_STOP, 1, key, this.keys.prefix, `${channelId}:${userId}`)) === 1
+      const keys = [this.keys.typing(channelId, userId), this.keys.typingRate(userId)]
+      const args = [this.keys.prefix, `${channelId}:${userId}`, this.#tokenInterval, this.#tokenTolerance]
+      const stopped = Number(await this.redis.eval(TYPING_STOP, 2, ...keys, ...args))
+      return stopped === -1 ? ('limited' as const) : stopped === 1
     } catch {
       return undefined
     }

@@ -9,8 +9,11 @@ interface Bucket {
 /**
  * Typing limited per user, every connection of theirs on this instance
  * together (contract section 4, TYPING_RATE_PER_SEC): a token bucket that
- * holds one second's worth. With many instances a user whose connections sit
- * on several gets this rate on each.
+ * holds one second's worth. It is the whole limit on one instance. With many,
+ * it is the cheap first refusal (no Redis asked); what it admits then takes a
+ * token of the user's bucket in Redis too, in the same EVAL that changes the
+ * typing state (lib/redis/typing-scripts.ts), so the rate holds for the user
+ * across instances. While Redis is away this bucket alone applies.
  */
 export class TypingRate {
   readonly #buckets = new Map<string, Bucket>()

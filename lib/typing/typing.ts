@@ -23,6 +23,14 @@ export class NotAMemberError extends Error {
   }
 }
 
+/** The user's typing, all instances together, is past TYPING_RATE_PER_SEC: the message was dropped. */
+export class TypingRateLimitedError extends Error {
+  constructor() {
+    super('too much typing from this user')
+    this.name = 'TypingRateLimitedError'
+  }
+}
+
 function typingEvent<T extends 'typing:start' | 'typing:stop'>(type: T, channelId: string, userId: string) {
   return { type, data: { channel_id: channelId, user_id: userId } } as T extends 'typing:start'
     ? TypingStartEvent
@@ -59,6 +67,7 @@ export class TypingService {
     const expiresAt = this.now() + this.timeoutMs
     const owner = `${this.instanceId}:${connection.id}`
     const outcome = await this.state.start(channelId, userId, owner, expiresAt)
+    if (outcome === 'limited') throw new TypingRateLimitedError()
     // Closed while the shared state was being set (its close found nothing to stop yet).
     if (connection.closed) return this.#closedWhileStarting(channelId, userId, owner, outcome)
     const owned = this.#owned.get(key)
@@ -77,6 +86,7 @@ export class TypingService {
     if (!members.set.has(userId)) throw new NotAMemberError(channelId)
     const key = `${channelId}:${userId}`
     const stopped = await this.state.stop(channelId, userId)
+    if (stopped === 'limited') throw new TypingRateLimitedError()
     // The shared state could not say (Redis away): a typist started here is known here.
     const wasTyping = stopped ?? this.#owned.has(key)
     this.#disown(key)

@@ -10,9 +10,9 @@
  */
 import { performance } from 'node:perf_hooks'
 import t from 'tap'
-import { WAIT_MS, ids, objectId, type TestClient } from '../helper.js'
+import { WAIT_MS, eventually, ids, objectId, type TestClient } from '../helper.js'
 import { addMembers, seedUsers } from '../fixtures/roomler2.js'
-import { isAnyTyping, isTyping, typing, type TypingType } from '../fixtures/messages.js'
+import { isAnyTyping, isTyping, isTypingBy, typing, type TypingType } from '../fixtures/messages.js'
 import { cluster, delay, expectTyping, expectTypingHistory, settle } from './instances.js'
 
 t.test('typing from one instance reaches every other member’s connections on every instance exactly once, and nobody else', async (t) => {
@@ -133,4 +133,50 @@ t.test('the typing timeout counts from the last renewal, on whichever instance i
   for (const client of Object.values(watchers)) await client.next(isTyping('typing:stop', channel, ada))
   await settle(watchers)
   expectTypingHistory(t, watchers, channel, ada, 2, 'one timeout stop, not one per instance')
+})
+
+t.test('typing is limited per user across instances: connections on two instances together get TYPING_RATE_PER_SEC, not that rate on each', async (t) => {
+  const RATE = 5
+  const FRAMES = 4 * RATE
+  const {
+    db,
+    nodes: [A, B],
+  } = await cluster(t, 2, { typingRatePerSec: RATE })
+  const channel = objectId()
+  const [ada, grace] = ids()
+  await seedUsers(db, [ada, grace])
+  await addMembers(db, channel, [ada, grace])
+  const adaA = await A!.connect(ada)
+  const adaB = await B!.connect(ada)
+  const adaOn = [adaA, adaB]
+  const graceB = await B!.connect(grace)
+  const refusals = () => adaOn.flatMap((client) => client.received.filter((m) => m.type === 'error'))
+  const heard = () => graceB.received.filter(isTypingBy(ada))
+
+  // One frame at a time, alternating instances, each a start when ada is not typing and a stop when she is:
+  // so every frame has an outcome someone sees, a refusal to ada or an event to grace.
+  const startedAt = performance.now()
+  for (let i = 0; i < FRAMES; i++) {
+    const type: TypingType = heard().length % 2 === 1 ? 'typing:stop' : 'typing:start'
+    const before = refusals().length + heard().length
+    adaOn[i % 2]!.send({ type, data: { channel_id: channel } })
+    await eventually(() => refusals().length + heard().length > before, WAIT_MS, `an answer to frame ${i} (${type})`)
+  }
+  const elapsedMs = performance.now() - startedAt
+  await settle({ graceB, adaA, adaB })
+
+  // A token bucket of RATE per second, full at the start: at most RATE, plus what refills meanwhile.
+  const allowed = Math.floor(RATE + (RATE * elapsedMs) / 1000)
+  const events = heard()
+  t.ok(events.length <= allowed, `grace heard ${events.length} typing events of ada in ${Math.round(elapsedMs)} ms, at most the ${allowed} one user may send`)
+  t.equal(refusals().length, FRAMES - events.length, 'every frame not announced was refused')
+  t.ok(
+    refusals().every((m) => m.data.code === 'rate_limited' && (m.data.request_type === 'typing:start' || m.data.request_type === 'typing:stop')),
+    'each refusal is rate_limited, naming the typing message refused',
+  )
+  t.same(
+    events,
+    events.map((_, i) => typing(i % 2 === 0 ? 'typing:start' : 'typing:stop', channel, ada)),
+    'what grace heard is starts and stops in turn',
+  )
 })

@@ -5,27 +5,33 @@
  * checks is what members of a channel notice: a typist announced once however
  * often it is renewed, from whichever instance; a stop announced only when it
  * ends something; an expiry counted from the last renewal; a closed
- * connection ending only the typing it owns.
+ * connection ending only the typing it owns; and TYPING_RATE_PER_SEC held
+ * per user across instances where the state is shared by many (Redis), while
+ * one instance's state leaves the limit to that instance's own bucket.
  *
  * The memory adapter models two instances by being shared: it is the one
  * state both "nodes" hold, as Redis is for real instances. Times are passed
- * in (the port takes `now`), so nothing here waits on a clock.
+ * in (the port takes `now`), so nothing here waits on a clock, except the
+ * rate's refill, which runs on Redis's clock and is polled for.
  */
 import t, { type Test } from 'tap'
 import type { TypingState } from '../../lib/typing/typing-state.js'
 import { MemoryTypingState } from '../../lib/typing/typing-state-memory.js'
 import { RedisTypingState } from '../../lib/redis/typing-state.js'
-import { objectId } from '../helper.js'
+import { eventually, objectId } from '../helper.js'
 import { connection, suiteRedis, testKeys } from '../fixtures/ports.js'
 
 const TIMEOUT_MS = 3000
-/** `count` instances sharing one typing state. */
-type TypingFactory = (t: Test, count: number) => Promise<TypingState[]>
+/** Far above what the other checks send, so that only the rate's own checks meet it. */
+const UNLIMITED_RATE = 1000
+/** `count` instances sharing one typing state, with TYPING_RATE_PER_SEC `ratePerSec`. */
+type TypingFactory = (t: Test, count: number, ratePerSec?: number) => Promise<TypingState[]>
 
 /** The owner a connection of an instance is known by (lib/typing/typing.ts: `instance:connection`). */
 const owner = (instance: string, connection = 1) => `${instance}:${connection}`
 
-function typingStateSuite(t: Test, makeNodes: TypingFactory) {
+/** `sharedRate`: the state is shared by many instances and holds the user's rate across them. */
+function typingStateSuite(t: Test, makeNodes: TypingFactory, sharedRate: boolean) {
   t.test('a start is announced once; a repeat, from the same connection or another instance, only renews it', async (t) => {
     const [a, b] = await makeNodes(t, 2)
     const [channel, ada] = [objectId(), objectId()]
@@ -102,19 +108,47 @@ function typingStateSuite(t: Test, makeNodes: TypingFactory) {
     t.equal(await b!.stop(channel, ada), false, 'and it is over for everyone')
     t.equal(await a!.endOwned(channel, ada, owner('A')), false, 'a second close ends nothing')
   })
+
+  if (sharedRate) {
+    t.test('past the rate, a user’s start or stop, from any instance, is refused and changes nothing; the rate comes back by itself', async (t) => {
+      // Slow to refill (a token every 500 ms), so that the refusals below come before any token is back.
+      const RATE = 2
+      const [a, b] = await makeNodes(t, 2, RATE)
+      const [channel, ada, grace] = [objectId(), objectId(), objectId()]
+      t.equal(await a!.start(channel, ada, owner('A'), 1000), 'started')
+      t.equal(await b!.start(channel, ada, owner('B'), 2000), 'renewed', `${RATE} in all, on two instances: each admitted`)
+      t.equal(await a!.start(channel, ada, owner('A'), 9000), 'limited', 'one more start, on either instance: refused')
+      t.equal(await b!.stop(channel, ada), 'limited', 'and a stop: refused')
+      t.same(await a!.expire(channel, ada, owner('A'), 1999), { outcome: 'renewed', expiresAt: 2000 }, 'still on, the refused start did not move its expiry')
+      t.equal(await a!.start(channel, grace, owner('A'), 1000), 'started', 'another user has a bucket of their own')
+      const stopped = await eventually(async () => {
+        const outcome = await b!.stop(channel, ada)
+        return outcome === 'limited' ? false : { outcome }
+      }, 3000, 'a token comes back')
+      t.same(stopped, { outcome: true }, 'once a token is back the stop goes through, and ends the typing the refused one left on')
+    })
+  } else {
+    t.test('one instance’s state refuses nothing: that instance’s own bucket is the whole limit', async (t) => {
+      const [a] = await makeNodes(t, 1, 1)
+      const [channel, ada] = [objectId(), objectId()]
+      const outcomes = []
+      for (let i = 0; i < 10; i++) outcomes.push(await a!.start(channel, ada, owner('A'), 1000 + i), await a!.stop(channel, ada))
+      t.same(outcomes, Array.from({ length: 10 }, () => ['started', true]).flat(), 'every start and stop goes through')
+    })
+  }
 }
 
 t.test('TypingState: memory', async (t) => {
   typingStateSuite(t, async (_t, count) => {
     const shared = new MemoryTypingState()
     return Array.from({ length: count }, () => shared)
-  })
+  }, false)
 })
 
 t.test('TypingState: Redis', async (t) => {
   const redis = await suiteRedis(t)
-  typingStateSuite(t, async (t, count) => {
+  typingStateSuite(t, async (t, count, ratePerSec = UNLIMITED_RATE) => {
     const keys = testKeys()
-    return Array.from({ length: count }, () => new RedisTypingState(connection(t, redis), keys, TIMEOUT_MS))
-  })
+    return Array.from({ length: count }, () => new RedisTypingState(connection(t, redis), keys, TIMEOUT_MS, ratePerSec))
+  }, true)
 })
