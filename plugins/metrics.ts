@@ -39,6 +39,7 @@ const metricsPlugin: FastifyPluginAsync<Pick<RealtimePluginOptions, 'metricsRegi
     users: fastify.wsRegistry.userCount,
     typists: fastify.realtimeTyping.size,
     presenceWriteBacklog: fastify.presenceWriter.backlog,
+    presenceSubscriptions: fastify.realtimePresenceSubscriptions.size,
   })
   metrics.register(registry, gauges, given === undefined)
   if (given) {

@@ -54,7 +54,7 @@ export const PresenceSubscribeMessage = clientMessage(
   'PresenceSubscribeMessage',
   'presence:subscribe',
   subscribedIds,
-  'Receive presence:update for these users (PRESENCE_SCOPE=subscribed; with everyone, every user’s come anyway); answered by presence:state',
+  'Receive presence:update for these users (PRESENCE_SCOPE=subscribed; with everyone they come anyway); answered by presence:state',
 )
 export type PresenceSubscribeMessage = Static<typeof PresenceSubscribeMessage>
 
@@ -72,9 +72,9 @@ export const clientMessages = {
   'typing:start': TypingStartMessage,
   'typing:stop': TypingStopMessage,
   'presence:update': PresenceUpdateMessage,
+  'auth:refresh': AuthRefreshMessage,
   'presence:subscribe': PresenceSubscribeMessage,
   'presence:unsubscribe': PresenceUnsubscribeMessage,
-  'auth:refresh': AuthRefreshMessage,
 } as const satisfies Record<string, TObject>
 
 /** Every message of the contract a client may send: what the documents publish (today, all of them are handled). */

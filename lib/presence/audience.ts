@@ -43,6 +43,10 @@ export class SubscriberAudience implements PresenceAudience {
   readonly watchers: PresenceWatchers
   /** What the watchers here were last told of each watched user's visible presence (absent: offline). */
   readonly #told = new Map<string, VisiblePresence>()
+  /** When (`#clock`) each watched user's last change was delivered here: a read begun before it is older than what watchers know. */
+  readonly #toldAt = new Map<string, number>()
+  /** Counts the changes delivered here. */
+  #clock = 0
   /** Users whose route is still being opened (a subscribe waits for it). */
   readonly #opening = new Map<string, Promise<void>>()
 
@@ -71,6 +75,16 @@ export class SubscriberAudience implements PresenceAudience {
     return waits.length === 0 ? RESOLVED : Promise.all(waits).then(() => {})
   }
 
+  /** Now, for `newerSince`: take it before reading presence. */
+  get clock(): number {
+    return this.#clock
+  }
+
+  /** What the watchers here were told of the user by a change delivered after `clock` (newer than a read begun then), if any. */
+  newerSince(userId: string, clock: number): VisiblePresence | undefined {
+    return (this.#toldAt.get(userId) ?? -1) > clock ? (this.#told.get(userId) ?? 'offline') : undefined
+  }
+
   /** A subscriber was just told `presence` by presence:state: what the watchers here know, unless a change told them since. */
   told(userId: string, presence: VisiblePresence): void {
     if (this.watchers.isWatched(userId) && !this.#told.has(userId)) this.#told.set(userId, presence)
@@ -89,6 +103,7 @@ export class SubscriberAudience implements PresenceAudience {
 
   #close(userId: string): void {
     this.#told.delete(userId)
+    this.#toldAt.delete(userId)
     this.#opening.delete(userId)
     this.route.unwatch(userId)
   }
@@ -99,6 +114,7 @@ export class SubscriberAudience implements PresenceAudience {
     // Watchers hear a change only (contract section 5): a catch-up and the change itself may both bring it.
     if ((this.#told.get(userId) ?? 'offline') === presence) return
     this.#told.set(userId, presence)
+    this.#toldAt.set(userId, ++this.#clock)
     const since = publishedAt ?? performance.now()
     this.metrics.delivered('presence:update', this.watchers.deliver(userId, new OutFrame(payload)), since)
   }
@@ -108,8 +124,11 @@ export class SubscriberAudience implements PresenceAudience {
     const users = [...this.watchers.watchedUsers()]
     for (let i = 0; i < users.length; i += CATCH_UP_BATCH) {
       const batch = users.slice(i, i + CATCH_UP_BATCH)
+      const asOf = this.#clock
       const states = await read(batch)
       batch.forEach((userId, j) => {
+        // A change delivered while this was read is newer than the read.
+        if (this.newerSince(userId, asOf) !== undefined) return
         const now = visiblePresence(states[j] ?? 'offline')
         if ((this.#told.get(userId) ?? 'offline') !== now) this.#deliver(userId, now, JSON.stringify(event(userId, now)))
       })

@@ -41,12 +41,18 @@ export class PresenceSubscriptions {
       audience.watchers.add(connection, others)
       await audience.routed(others)
     }
+    const asOf = audience?.clock ?? 0
     const states = await this.presence.presencesFor(own, named)
     const presences: Record<string, Presence> = {}
     named.forEach((userId, i) => {
-      const presence = states[i]!
+      if (userId === own || audience === null) {
+        presences[userId] = states[i]!
+        return
+      }
+      // A change this connection may already have been told while the state was read is newer than the read.
+      const presence = audience.newerSince(userId, asOf) ?? visiblePresence(states[i]!)
       presences[userId] = presence
-      if (userId !== own) audience?.told(userId, visiblePresence(presence))
+      audience.told(userId, presence)
     })
     return { type: 'presence:state', data: { presences } }
   }

@@ -92,8 +92,9 @@ export class RedisPresenceRoute implements PresenceRoute {
 
   /** The subscription is back: every watched user's channel again, none of the others. */
   async resubscribe(): Promise<void> {
-    this.#unsure.clear()
-    await this.#subscribeAll([...this.#watched])
+    // Whatever fails is tried again at the next heartbeat.
+    for (const userId of this.#watched) this.#unsure.add(userId)
+    await this.retry()
   }
 
   /** The heartbeat, with Redis up: the subscribes and unsubscribes that failed while the connection stayed up, again. */
@@ -110,7 +111,12 @@ export class RedisPresenceRoute implements PresenceRoute {
   async #subscribeAll(userIds: string[]): Promise<void> {
     const stale = [...this.#dropped].filter((userId) => !this.#watched.has(userId))
     this.#dropped.clear()
-    if (stale.length > 0) await this.sub.unsubscribe(...stale.map((userId) => this.keys.presenceOf(userId)))
+    if (stale.length > 0) {
+      await this.sub.unsubscribe(...stale.map((userId) => this.keys.presenceOf(userId))).catch((error: unknown) => {
+        for (const userId of stale) if (!this.#watched.has(userId)) this.#dropped.add(userId)
+        throw error
+      })
+    }
     const channels = userIds.map((userId) => this.keys.presenceOf(userId))
     for (let i = 0; i < channels.length; i += RESUBSCRIBE_BATCH) await this.sub.subscribe(...channels.slice(i, i + RESUBSCRIBE_BATCH))
   }

@@ -62,6 +62,8 @@ export interface Gauges {
   users: number
   presenceWriteBacklog: number
   typists: number
+  /** presence:subscribe subscriptions held on this instance (PRESENCE_SCOPE=subscribed). */
+  presenceSubscriptions: number
 }
 
 /**
@@ -140,6 +142,7 @@ export class Metrics {
     gauge('roomler_connections', 'Open WebSocket connections on this instance', (g) => g.connections)
     gauge('roomler_users', 'Users with at least one open connection on this instance', (g) => g.users)
     gauge('roomler_typing', 'Users typing in a channel right now', (g) => g.typists)
+    gauge('roomler_presence_subscriptions', 'Presence subscriptions held by this instance’s connections (PRESENCE_SCOPE=subscribed)', (g) => g.presenceSubscriptions)
     gauge('roomler_presence_write_backlog', 'Presence writes not yet in the database', (g) => g.presenceWriteBacklog)
     counter('roomler_connections_opened_total', 'WebSocket connections accepted', () => this.connectionsOpened)
     labelled('roomler_upgrades_refused_total', 'Upgrades refused before the WebSocket opened', 'status', this.refusals)

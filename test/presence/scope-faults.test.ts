@@ -98,10 +98,12 @@ t.test('subscribed: an instance killed with SIGKILL loses its subscriptions; its
   await told(t, { 'the reconnected watcher': back, 'the watcher on B': watcherOnB }, ursula, 'online', 'and hears her next change')
 })
 
-t.test('subscribed: after a Redis outage a subscriber’s instance is told what it missed and hears the next changes', async (t) => {
-  const { redis, nodes } = await cluster(t, 2, { presenceScope: 'subscribed' })
-  const [A, B] = nodes as [(typeof nodes)[0], (typeof nodes)[0]]
-  const [ursula, zed, watcher, lateWatcher] = ids()
+t.test('subscribed, three instances: after a Redis outage a subscriber’s instance is told what it missed and hears the next changes; one without a subscriber is sent nothing', async (t) => {
+  const { redis, nodes } = await cluster(t, 3, { presenceScope: 'subscribed' })
+  const [A, B, C] = nodes as [(typeof nodes)[0], (typeof nodes)[0], (typeof nodes)[0]]
+  const [ursula, zed, watcher, lateWatcher, bystander] = ids()
+  // C holds a connection and no subscriber: before, during and after the outage it is sent nothing of them.
+  const onC = await C.connect(bystander)
   const u = await A.connect(ursula)
   const w = await B.connect(watcher)
   t.same(await subscribe(w, [ursula]), { [ursula]: 'online' }, 'the watcher on B subscribes to ursula (on A)')
@@ -109,7 +111,7 @@ t.test('subscribed: after a Redis outage a subscriber’s instance is told what 
   await told(t, { watcher: w }, ursula, 'idle', 'hears her go idle')
 
   await redis.stop()
-  for (const node of [A, B]) await eventually(async () => (await ready(node.url)) === 'down', WAIT_MS, '/ready says Redis is down')
+  for (const node of [A, B, C]) await eventually(async () => (await ready(node.url)) === 'down', WAIT_MS, '/ready says Redis is down')
   const mark = w.received.length
   u.send({ type: 'presence:update', data: { presence: 'dnd' } })
   await u.next(isPresence(ursula, 'dnd'))
@@ -119,7 +121,7 @@ t.test('subscribed: after a Redis outage a subscriber’s instance is told what 
   t.same(during, { [zed]: 'offline' }, 'a subscribe during the outage is answered')
 
   await redis.start()
-  for (const node of [A, B]) await eventually(async () => (await ready(node.url)) === 'ok', RECOVERY_MS, '/ready says Redis is ok again')
+  for (const node of [A, B, C]) await eventually(async () => (await ready(node.url)) === 'ok', RECOVERY_MS, '/ready says Redis is ok again')
   const caughtUp = await seen(w, ursula, 'dnd', mark, RECOVERY_MS).catch((error: Error) => error)
   t.notOk(caughtUp instanceof Error, `the watcher is told ursula’s change it missed: ${caughtUp instanceof Error ? caughtUp.message : 'dnd'}`)
   // Not the catch-up's doing: Redis routes both users' changes to B again, and B hears them on their channels.
@@ -140,5 +142,7 @@ t.test('subscribed: after a Redis outage a subscriber’s instance is told what 
   const zedSeen = await seen(late, zed, 'online', 0, RECOVERY_MS).catch((error: Error) => error)
   t.notOk(zedSeen instanceof Error, 'the subscription made during the outage holds once Redis is back: zed (on A) is heard')
   t.ok(heardOnChannels() > heardBefore, 'delivered by Redis on his channel')
+  t.equal(C.app.realtimeMetrics.presenceHeard.get('subscribers') + C.app.realtimeMetrics.presenceHeard.get('everyone'), 0, 'C, with no subscriber, was delivered no presence change at all')
+  t.same((await onC.sync()).filter((m) => m.type === 'presence:update' && m.data.user_id !== bystander), [], 'and its user was told none')
   t.comment(`what the watcher was told of ursula: ${JSON.stringify(w.received.filter(isPresence(ursula)).map((m) => m.data.presence))}`)
 })

@@ -93,7 +93,7 @@ t.test('subscribed: a closed connection’s subscriptions are gone, and the reco
 })
 
 t.test('subscribed: MAX_PRESENCE_SUBSCRIPTIONS refuses a subscribe whole, naming the limit; the own id and repeats do not count', async (t) => {
-  const { connect } = await build(t, { realtime: { ...SUBSCRIBED.realtime, maxPresenceSubscriptions: 3 } })
+  const { connect, url } = await build(t, { realtime: { ...SUBSCRIBED.realtime, maxPresenceSubscriptions: 3 } })
   const [alice, u1, u2, u3, u4, u5] = ids()
   const a = await connect(alice)
   t.same(Object.keys(await subscribe(a, [u1, u2, alice])), [u1, u2, alice], 'two others and herself: accepted')
@@ -114,6 +114,8 @@ t.test('subscribed: MAX_PRESENCE_SUBSCRIPTIONS refuses a subscribe whole, naming
 
   await unsubscribe(a, [u3])
   t.same(Object.keys(await subscribe(a, [u4])), [u4], 'after an unsubscribe there is room again')
+  const metrics = await (await fetch(`${url}/metrics`)).text()
+  t.match(metrics, /^roomler_presence_subscriptions 4$/m, 'GET /metrics: alice’s three and the watcher’s one')
 })
 
 t.test('subscribed: subscribe and unsubscribe sent back to back are handled in order', async (t) => {
