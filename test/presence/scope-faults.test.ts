@@ -142,7 +142,7 @@ t.test('subscribed, three instances: after a Redis outage a subscriber’s insta
   const zedSeen = await seen(late, zed, 'online', 0, RECOVERY_MS).catch((error: Error) => error)
   t.notOk(zedSeen instanceof Error, 'the subscription made during the outage holds once Redis is back: zed (on A) is heard')
   t.ok(heardOnChannels() > heardBefore, 'delivered by Redis on his channel')
-  t.equal(C.app.realtimeMetrics.presenceHeard.get('subscribers') + C.app.realtimeMetrics.presenceHeard.get('everyone'), 0, 'C, with no subscriber, was delivered no presence change at all')
+  t.equal(internalsOf(C.app).realtimeMetrics.presenceHeard.get('subscribers') + internalsOf(C.app).realtimeMetrics.presenceHeard.get('everyone'), 0, 'C, with no subscriber, was delivered no presence change at all')
   t.same((await onC.sync()).filter((m) => m.type === 'presence:update' && m.data.user_id !== bystander), [], 'and its user was told none')
   t.comment(`what the watcher was told of ursula: ${JSON.stringify(w.received.filter(isPresence(ursula)).map((m) => m.data.presence))}`)
 })

@@ -14,10 +14,11 @@ import { seedUsers } from '../fixtures/roomler2.js'
 import { isPresence } from '../fixtures/messages.js'
 import { cluster } from '../redis/instances.js'
 import { subscribe, told, toldNothingOf } from './scope-tools.js'
+import { internalsOf } from '../../plugins/internals.js'
 
 /** How many channels the instance's subscriber connection holds, as Redis reports it (CLIENT LIST `sub=`). */
 async function channelsHeld(admin: Redis, node: BuiltApp): Promise<number> {
-  const name = `roomler-rt-sub:${node.app.realtimeCluster.instanceId}`
+  const name = `roomler-rt-sub:${internalsOf(node.app).realtimeCluster.instanceId}`
   const line = String(await admin.client('LIST')).split('\n').find((entry) => entry.includes(` name=${name} `))
   return Number(line ? /\bsub=(\d+)/.exec(line)?.[1] : NaN)
 }
@@ -104,13 +105,13 @@ t.test('subscribed, across instances: a connection that closes with its subscrib
   await eventually(() => B.app.wsRegistry.connectionCount === 0, 5000, 'B forgot every connection')
   await eventually(async () => (await channelsHeld(admin, B)) === base, 5000, `B holds its ${base} channels again`)
   t.equal(await channelsHeld(admin, B), base, 'no channel left behind on B')
-  t.equal(B.app.realtimePresenceSubscriptions.size, 0, 'and no subscription')
-  const heard = B.app.realtimeMetrics.presenceHeard.get('subscribers')
+  t.equal(internalsOf(B.app).realtimePresenceSubscriptions.size, 0, 'and no subscription')
+  const heard = internalsOf(B.app).realtimeMetrics.presenceHeard.get('subscribers')
   u.send({ type: 'presence:update', data: { presence: 'idle' } })
   await u.next(isPresence(ursula, 'idle'))
   const check = await B.connect(ids()[0])
   await check.sync()
-  t.equal(B.app.realtimeMetrics.presenceHeard.get('subscribers'), heard, 'Redis delivers ursula’s change to B no more')
+  t.equal(internalsOf(B.app).realtimeMetrics.presenceHeard.get('subscribers'), heard, 'Redis delivers ursula’s change to B no more')
 })
 
 t.test('subscribed, across instances: a watched user who moves to another instance is still heard', async (t) => {
