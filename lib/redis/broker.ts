@@ -31,6 +31,7 @@ export class RedisBroker implements Broker {
   #failures = 0
   /** A publish failed since the others were last asked to catch up: they missed an announcement or an event of ours. */
   #othersMissed = false
+  #catchUpAsked: (() => void) | null = null
   #started = false
   #hearing = false
 
@@ -119,6 +120,15 @@ export class RedisBroker implements Broker {
   announceGone(instanceId: string): void {
     this.#directory.forgetInstance(instanceId)
     this.#send(this.keys.everyone, `g\n${this.instanceId}\n${instanceId}`)
+  }
+
+  /**
+   * What to run when another instance asks for a catch-up (`r`): the
+   * cluster's presence catch-up, whichever the scope (everyone's, or the
+   * watched users' only).
+   */
+  onCatchUpAsked(listener: () => void): void {
+    this.#catchUpAsked = listener
   }
 
   /** Some publish of this instance's failed: the others should be asked to catch up once Redis answers. */
@@ -222,7 +232,7 @@ export class RedisBroker implements Broker {
       // Failures here are mended by the next reconcile.
       this.#directory
         .addHeldBy(origin)
-        .then(() => this.catchUpPresence())
+        .then(() => this.#catchUpAsked?.())
         .catch(() => {})
     } else if (kind === 'g') {
       this.#directory.forgetInstance(rest)

@@ -76,6 +76,25 @@ export async function startRedisCluster(options: RedisClusterOptions) {
   const subscribedScope = options.presenceScope === 'subscribed'
   /** Tells this instance's connections the presence changes they missed: everyone's, or those of the users they watch. */
   const catchUpPresence = () => (subscribedScope ? presenceRoute.catchUp() : broker.catchUpPresence())
+  // Asked by others (`r`): one catch-up at a time, and one more after it if asked meanwhile, however many ask.
+  let askedCatchUp: Promise<void> | null = null
+  let askedAgain = false
+  broker.onCatchUpAsked(() => {
+    if (askedCatchUp) {
+      askedAgain = true
+      return
+    }
+    askedCatchUp = (async () => {
+      do {
+        askedAgain = false
+        await catchUpPresence()
+      } while (askedAgain)
+    })()
+      .catch(() => {})
+      .finally(() => {
+        askedCatchUp = null
+      })
+  })
   let up = false
   let closing = false
   let heartbeats = 0

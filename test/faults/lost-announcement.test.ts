@@ -15,6 +15,7 @@ import t from 'tap'
 import { WAIT_MS, build, eventually, objectId } from '../helper.js'
 import { isPresence, killAndHoldAway, publishUntilHeard, ready, redisWithAdmin } from './instance-tools.js'
 import { internalsOf } from '../../plugins/internals.js'
+import { subscribe } from '../presence/scope-tools.js'
 
 /** Long enough that the periodic reconcile (every third heartbeat, a third of this apart) cannot be what mends it. */
 const INSTANCE_TTL_MS = 60_000
@@ -45,4 +46,26 @@ t.test('announcements lost to a killed command connection reach the other instan
   t.ok(!(heard instanceof Error), `an event from the first instance reaches the user${heard instanceof Error ? `: ${heard.message}` : ` (${Math.round(heard.ms)} ms after /ready)`}`)
   const online = await w.next(isPresence(late, 'online'), RECOVERY_MS).catch((error: Error) => error)
   t.ok(!(online instanceof Error), `the first instance’s client sees the user online${online instanceof Error ? `: ${online.message}` : ''}`)
+})
+
+t.test('under PRESENCE_SCOPE=subscribed the catch-up after lost announcements tells the subscribers only', async (t) => {
+  const redis = await redisWithAdmin(t)
+  const options = { redis: { url: redis.url }, realtime: { instanceTtlMs: INSTANCE_TTL_MS, presenceScope: 'subscribed' as const } }
+  const a = await build(t, options)
+  const b = await build(t, options)
+  const [subscriber, bystander, late] = [objectId(), objectId(), objectId()]
+  const s = await a.connect(subscriber)
+  const w = await a.connect(bystander)
+  t.same(await subscribe(s, [late]), { [late]: 'offline' }, 'the subscriber watches a user who is not connected yet')
+
+  const fault = await killAndHoldAway(t, redis.admin, `roomler-rt:${internalsOf(b.app).realtimeCluster.instanceId}`)
+  await eventually(async () => (await ready(b.url)).status === 503, WAIT_MS, '/ready on the second instance to answer 503')
+  await b.connect(late)
+  await fault.letBack()
+  await eventually(async () => (await ready(b.url)).status === 200, RECOVERY_MS, '/ready on the second instance to answer 200 again')
+
+  const online = await s.next(isPresence(late, 'online'), RECOVERY_MS).catch((error: Error) => error)
+  t.ok(!(online instanceof Error), `the subscriber sees the user online${online instanceof Error ? `: ${online.message}` : ''}`)
+  await w.sync()
+  t.same(w.received.filter((m) => m.type === 'presence:update' && m.data.user_id === late), [], 'a connection that did not subscribe is told nothing of the user')
 })
