@@ -30,6 +30,7 @@ const HEAVY = [
   'test/faults/instance-loss.test.ts',
   'test/faults/orphans.test.ts',
   'test/faults/lost-announcement.test.ts',
+  'test/typing/shutdown.test.ts',
   'test/e2e-browser.test.ts',
   'test/e2e-cross-origin.test.ts',
   'test/package.test.ts',

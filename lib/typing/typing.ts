@@ -44,6 +44,8 @@ function typingEvent<T extends 'typing:start' | 'typing:stop'>(type: T, channelI
  * sweep, no timer per typist) or by the close of the connection that started it.
  */
 export class TypingService {
+  /** Shutdown began: typists are being ended, and no new one is started. */
+  #closing = false
   readonly #owned = new Map<string, Owned>()
 
   constructor(
@@ -61,15 +63,15 @@ export class TypingService {
     const members = await this.membership.members(channelId)
     const userId = connection.userId
     if (!members.set.has(userId)) throw new NotAMemberError(channelId)
-    // The connection may have closed while membership was read: nothing to start then.
-    if (connection.closed) return
+    // The connection may have closed while membership was read, or shutdown begun: nothing to start then.
+    if (connection.closed || this.#closing) return
     const key = `${channelId}:${userId}`
     const expiresAt = this.now() + this.timeoutMs
     const owner = `${this.instanceId}:${connection.id}`
     const outcome = await this.state.start(channelId, userId, owner, expiresAt)
     if (outcome === 'limited') throw new TypingRateLimitedError()
-    // Closed while the shared state was being set (its close found nothing to stop yet).
-    if (connection.closed) return this.#closedWhileStarting(channelId, userId, owner, outcome)
+    // Closed while the shared state was being set (its close found nothing to stop yet), or shutdown began meanwhile.
+    if (connection.closed || this.#closing) return this.#closedWhileStarting(channelId, userId, owner, outcome)
     const owned = this.#owned.get(key)
     if (outcome === 'renewed') {
       if (owned) owned.expiresAt = expiresAt
@@ -141,6 +143,8 @@ export class TypingService {
    * Resolves once the stops are published.
    */
   async endAllOwned(): Promise<void> {
+    // From now on a start is not announced: its stop would have nobody left to send it.
+    this.#closing = true
     const ending: Promise<void>[] = []
     for (const [key, owned] of this.#owned) {
       this.#disown(key)

@@ -65,7 +65,9 @@ async function typingAcross(t: Test, signal: 'SIGTERM' | 'SIGKILL') {
   }
   const admin = adminClient(redis.url)
   t.teardown(() => admin.disconnect())
-  const left = await admin.keys(`${new RedisKeys().prefix}t*`)
+  // Typing state: who types where (t:) and which instance owns whom (ti:); a user's rate bucket (tr:) is not state, and expires by itself.
+  const prefix = new RedisKeys().prefix
+  const left = [...(await admin.keys(`${prefix}t:*`)), ...(await admin.keys(`${prefix}ti:*`))]
   t.same(left, [], 'no typing state is left in Redis')
   await m.sync()
   t.same(m.received.filter(isTyping('typing:stop', channel, typist)).length, 1, 'the stop is announced once')
