@@ -7,7 +7,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
 import { BucketCounts, CollectedHistogram, type HistogramSource } from './metrics-histogram.js'
-import { RESERVED_PREFIXES, RESERVED_TYPES } from '../protocol/reserved-types.js'
+import { serverMessages } from '../../schemas/server-messages.js'
 
 class LabelledCounter {
   readonly values: Record<string, number> = Object.create(null)
@@ -68,11 +68,11 @@ export interface Gauges {
 
 /**
  * Protocol message types (server to client), counted apart from the
- * application's: `connected`, `pong`, `error` exactly, and the `typing:`,
- * `presence:`, `auth:` families (the application may push none of them), so
- * an application type such as `error_1` or `pongX` counts toward the bound.
+ * application's: exactly the ones the contract defines (`connected`, `pong`,
+ * `typing:start`, …). Any other type, `error_1`, `pongX` or a `typing:x` a
+ * host pushed through the dispatcher, counts toward the bound.
  */
-const PROTOCOL_TYPE = new RegExp(`^(?:(?:${RESERVED_TYPES.join('|')})$|${RESERVED_PREFIXES.join('|')})`)
+const PROTOCOL_TYPES: ReadonlySet<string> = new Set(Object.keys(serverMessages))
 
 /** Fan-out sizes: one recipient to ten thousand. */
 const FANOUT_BUCKETS = [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000]
@@ -104,7 +104,7 @@ export class Metrics {
   presenceWriteFailures = 0
 
   constructor(eventTypeLabels = 50) {
-    this.messagesOut = new TypeCounter(eventTypeLabels, (type) => PROTOCOL_TYPE.test(type))
+    this.messagesOut = new TypeCounter(eventTypeLabels, (type) => PROTOCOL_TYPES.has(type))
   }
 
   /** One event written locally: its type, to how many connections, and since when (performance.now() ms). */
