@@ -42,3 +42,19 @@ t.test('the host’s @fastify/websocket first: 1009 past MAX_PAYLOAD_BYTES, 1001
   const users = await db.collection('users').find({ _id: { $in: [new ObjectId(ada), new ObjectId(grace)] } }).toArray()
   t.same(users.map((user) => user.presence), ['offline', 'offline'], 'both recorded offline once close resolved')
 })
+
+t.test('the host’s @fastify/websocket with permessage-deflate: the inflater holds MAX_PAYLOAD_BYTES too', async (t) => {
+  const app = Fastify({ logger: false })
+  await app.register(fastifyWebsocket, { options: { perMessageDeflate: true } }) // ws's default maxPayload: 100 MiB
+  await app.register(realtime, { prefix: '/realtime', jwt: { secret: SECRET, issuer: ISSUER }, realtime: { maxPayloadBytes: 16384 } })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  t.teardown(() => app.close())
+  const wsUrl = `ws://127.0.0.1:${(app.server.address() as { port: number }).port}/realtime/ws`
+  const user = objectId()
+  await connect(t, wsUrl, signToken({ sub: user }))
+  const [connection] = [...app.wsRegistry.senders(user)]
+  const deflate = (connection!.socket as unknown as { _extensions: Record<string, { _maxPayload: number } | undefined> })._extensions['permessage-deflate']
+  t.ok(deflate, 'the connection negotiated permessage-deflate')
+  // The inflater stops at the limit as it inflates, rather than inflating 100 MiB before the receiver looks.
+  t.equal(deflate!._maxPayload, 16384, 'its inflater stops at MAX_PAYLOAD_BYTES')
+})
