@@ -80,9 +80,11 @@ const realtime: FastifyPluginAsync<RealtimePluginOptions> = async (fastify, opti
     )
   }
   // Fastify's own register options are not settings of ours.
-  const { prefix, routes, standalone = false, metricsRegistry, logLevel: _logLevel, logSerializers: _logSerializers, ...settings } =
+  const { prefix: given, routes, standalone = false, metricsRegistry, logLevel: _logLevel, logSerializers: _logSerializers, ...settings } =
     options as RealtimePluginOptions & { logLevel?: unknown; logSerializers?: unknown }
   const groups = resolveRouteGroups(routes)
+  // '' and '/' are no prefix: the routes sit at the root, and the host's own 404 stays the host's.
+  const prefix = given === undefined || given.replace(/\/+$/, '') === '' ? undefined : given
 
   const config = configOf(fastify, settings)
   // One WebSocket server for the whole application (two would both answer every upgrade): the host's, or ours on the host.

@@ -55,7 +55,13 @@ const wsRoute: FastifyPluginAsync = async (instance) => {
   function tokenOf(request: FastifyRequest): string | undefined | { refused: string } {
     const query = (request.query as { token?: unknown }).token
     if (query !== undefined && typeof query !== 'string') return { refused: 'missing token: send the token key once' }
-    const fromHeader = bearerCredential(request.headers.authorization)
+    const authorization = request.headers.authorization
+    const fromHeader = bearerCredential(authorization)
+    // A Bearer header that holds no single credential is a mistake, not an absence: the query token does not cover it.
+    // (Another scheme, such as the Basic of a site behind a password, is not ours and is left alone.)
+    if (fromHeader === undefined && query !== undefined && /^bearer\b/i.test(authorization ?? '')) {
+      return { refused: 'the Authorization header is not `Bearer <token>`: send the token once, in the header or the query' }
+    }
     if (query !== undefined && fromHeader !== undefined && query !== fromHeader) {
       return { refused: 'the token in the query and the one in the Authorization header differ: send one' }
     }

@@ -43,3 +43,13 @@ t.test('every spelling of Authorization: Bearer gets the same answer on /ws, /pr
     )
   }
 })
+
+t.test('a malformed Bearer header beside a good ?token= is refused; another scheme beside it is left alone', async (t) => {
+  const built = await build(t)
+  const token = built.token(objectId())
+  const query = `/ws?token=${encodeURIComponent(token)}`
+  const malformed = await probe(built.url, query, { upgrade: true, headers: { authorization: `Bearer ${token} extra` } })
+  t.equal(malformed.status, 401, 'Bearer <token> extra with the token in the query: 401, not the query token alone')
+  const basic = await probe(built.url, query, { upgrade: true, headers: { authorization: 'Basic dXNlcjpwYXNz' } })
+  t.equal(basic.status, 101, 'Basic credentials of a site behind a password, with the token in the query: upgraded')
+})
