@@ -348,7 +348,7 @@ t.test('the runtime stage, rehearsed: production dependencies only, two instance
     body: JSON.stringify({ ...event, user_ids: [user] }),
   })
   t.equal(published.status, 202, `POST /publish on ${first!.name}`)
-  t.same(await client.next('deploy:hello', 10_000), event, `a client of ${second!.name} receives it`)
+  t.same(withoutOffset(await client.next('deploy:hello', 10_000)), event, `a client of ${second!.name} receives it`)
 
   second!.child.kill('SIGTERM')
   t.equal((await client.closed).code, 1001, 'SIGTERM closes the clients with 1001 (going away)')
