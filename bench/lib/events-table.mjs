@@ -11,7 +11,7 @@ const med = (results, key, path) =>
 export function renderEvents(results) {
   const { cfg } = results
   const rows = ['| application events (roomler) | recovery off | recovery on | cost of recovery |', '|---|---|---|---|']
-  for (const n of [1, 2]) {
+  for (const n of cfg.eventInstances ?? [1, 2]) {
     const what = n === 1 ? 'one instance' : `${n} instances + Redis`
     for (const [path, label] of [
       ['channels.serverCpuUsPerDelivery', `to channels of ${cfg.channelSize}`],
