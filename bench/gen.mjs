@@ -47,6 +47,8 @@ function onMessage(conn, msg) {
         conn.onState = null
       }
       return
+    default:
+      phase?.appReceipt?.()
   }
 }
 
@@ -370,7 +372,21 @@ async function closeAll() {
   return {}
 }
 
-const commands = { connect, typing, presence, subscribe, close: closeAll }
+/** Application events: counting starts (`countStart`) before the server publishes; `countWait` waits for `expected`. */
+let appReceived = 0
+function countStart() {
+  appReceived = 0
+  phase = { appReceipt: () => appReceived++ }
+  return {}
+}
+async function countWait({ expected, timeoutMs = 20_000 }) {
+  const until = performance.now() + timeoutMs
+  while (appReceived < expected && performance.now() < until) await sleep(10)
+  phase = null
+  return { received: appReceived, lost: expected - appReceived }
+}
+
+const commands = { connect, typing, presence, subscribe, countStart, countWait, close: closeAll }
 process.on('message', async (msg) => {
   try {
     const result = await commands[msg.cmd](msg)

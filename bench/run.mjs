@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only=idle,typing,presence,instances,presence-scope] [-- --servers=roomler,plain-ws,uws,centrifugo]
+// npm run bench [-- --quick] [-- --only=idle,typing,presence,instances,events,presence-scope] [-- --servers=roomler,plain-ws,uws,centrifugo]
 // Runs every scenario against the service and its yardsticks (plain ws,
 // Socket.IO, uWebSockets.js, Centrifugo), alternating, each figure the median
 // of the runs; writes bench/results/latest.{json,md} and (full runs) the table
@@ -15,6 +15,7 @@ import { channelId, cpuMicros, rssBytes, signToken, userId } from './lib/common.
 import { GEN_CPU, SERVER_CPU, freePort, killAll, pinned, sleep, startNode, startRedis, track } from './lib/procs.mjs'
 import { buildCentrifugo, centrifugoBuilt, startCentrifugo } from './lib/centrifugo.mjs'
 import { renderTable, renderTargets, writeBlocks } from './lib/table.mjs'
+import { renderEvents } from './lib/events-table.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..')
@@ -28,13 +29,13 @@ if (arg('render')) {
   process.exit(0)
 }
 
-const only = (arg('only')?.split(',') ?? ['idle', 'typing', 'presence', 'instances']).map((k) => (k === 'redis' ? 'instances' : k))
+const only = (arg('only')?.split(',') ?? ['idle', 'typing', 'presence', 'instances', 'events']).map((k) => (k === 'redis' ? 'instances' : k))
 const ALL_SERVERS = ['plain-ws', 'roomler', 'socket.io', 'uws', 'centrifugo']
 // Steps of the typing ramp, as multiples of the plain-ws saturation (events/s) of the first round; 0.5 is "the same offered load".
 const RAMP = [0.25, 0.5, 1, 1.5]
 const cfg = quick
-  ? { runs: 1, scopeUsers: 300, scopeWatch: 50, idle: [100, 300], typingUsers: 100, channelSize: 10, presenceUsers: 200, announcers: 4, seqUpdates: 5, settleMs: 300, warmMs: 200, floodMs: 500, stepWarmMs: 100, stepMs: 300, ramp: RAMP, instances: [1, 2, 4], instWarmMs: 100, instFloodMs: 300, instRateMs: 300 }
-  : { runs: 3, scopeUsers: 19000, scopeWatch: 50, idle: [5000, 19000], typingUsers: 2000, channelSize: 50, presenceUsers: 5000, announcers: 20, seqUpdates: 40, settleMs: 1000, warmMs: 1000, floodMs: 4000, stepWarmMs: 500, stepMs: 3000, ramp: RAMP, instances: [1, 2, 4], instWarmMs: 500, instFloodMs: 2000, instRateMs: 3000 }
+  ? { runs: 1, scopeUsers: 300, scopeWatch: 50, idle: [100, 300], typingUsers: 100, channelSize: 10, presenceUsers: 200, announcers: 4, seqUpdates: 5, settleMs: 300, warmMs: 200, floodMs: 500, stepWarmMs: 100, stepMs: 300, ramp: RAMP, instances: [1, 2, 4], instWarmMs: 100, instFloodMs: 300, instRateMs: 300, eventUsers: 200, eventCount: 100, broadcastUsers: 200, broadcastCount: 20, eventInstances: [1] }
+  : { runs: 3, scopeUsers: 19000, scopeWatch: 50, idle: [5000, 19000], typingUsers: 2000, channelSize: 50, presenceUsers: 5000, announcers: 20, seqUpdates: 40, settleMs: 1000, warmMs: 1000, floodMs: 4000, stepWarmMs: 500, stepMs: 3000, ramp: RAMP, instances: [1, 2, 4], instWarmMs: 500, instFloodMs: 2000, instRateMs: 3000, eventUsers: 2000, eventCount: 4000, broadcastUsers: 1000, broadcastCount: 200, eventInstances: [1, 2] }
 if (arg('runs')) cfg.runs = Number(arg('runs'))
 const RUN_DEADLINE_MS = quick ? 5 * 60_000 : 19 * 60_000
 const started = Date.now()
@@ -285,6 +286,40 @@ async function instancesRun(name, n) {
   return { flood, rate, failed, offeredDeliveriesPerSec: rates[key] * (cfg.channelSize - 1) }
 }
 
+// ---- scenario 5: application events, recovery (the history) on and off ---
+// Published inside the server (as a host's dispatcher calls do) to channels of
+// `channelSize` in turn, then each to `broadcastUsers` users at once; on one
+// instance, or on n over Redis (published on the first). Server CPU (the
+// instances and Redis summed) per delivery, and the heap the history holds
+// per kept event (one instance: the difference with recovery off).
+const cpuOf = (pids) => pids.reduce((sum, pid) => sum + cpuMicros(pid), 0)
+async function eventsRun(name, recovery, n) {
+  const plan = channelPlan(cfg.eventUsers, cfg.channelSize)
+  const redis = n > 1 ? await startRedis() : null
+  const env = { BENCH_RECOVERY_EVENTS: recovery ? String(cfg.eventCount + cfg.broadcastCount) : '0', ...(redis ? { BENCH_REDIS_URL: redis.url } : {}) }
+  const servers = []
+  for (let i = 0; i < n; i++) servers.push(await startServer(name, env))
+  const { gen, failed } = await connectPlan(name, plan, servers)
+  const pids = [...servers.map((s) => s.pid), ...(redis ? [redis.pid] : [])]
+  const measure = async (body, expected) => {
+    await gen.call('countStart')
+    const cpu0 = cpuOf(pids)
+    await servers[0].call('publish', body)
+    const got = await gen.call('countWait', { expected })
+    return { deliveries: got.received, lost: got.lost, serverCpuUsPerDelivery: (cpuOf(pids) - cpu0) / got.received }
+  }
+  const heap0 = await servers[0].call('heapUsed')
+  const channels = await measure({ channels: plan.channels.map(([ch]) => ch), count: cfg.eventCount }, cfg.eventCount * cfg.channelSize)
+  const heap1 = await servers[0].call('heapUsed')
+  const targets = plan.ids.slice(0, cfg.broadcastUsers)
+  const users = await measure({ users: targets, count: cfg.broadcastCount }, cfg.broadcastCount * targets.length)
+  await gen.call('close')
+  await gen.stop()
+  for (const s of servers) await s.stop()
+  await redis?.stop()
+  return { channels, users, heapBytesPerChannelEvent: (heap1 - heap0) / cfg.eventCount, failed, lost: channels.lost + users.lost }
+}
+
 // ---- the runs, alternating -----------------------------------------------
 const results = { quick, startedAt: new Date().toISOString(), cfg, servers: serverNames, skipped, rates, runs: {} }
 async function scenario(key, fn, names) {
@@ -308,9 +343,16 @@ if (only.includes('presence-scope')) {
 if (only.includes('instances')) {
   for (const n of cfg.instances) await scenario(`instances-${n}`, (name) => instancesRun(name, n), serverNames.filter((s) => SERVERS[s].redis))
 }
+if (only.includes('events')) {
+  // The service alone: the yardsticks have no history to compare.
+  const roomler = serverNames.filter((s) => s === 'roomler')
+  for (const n of cfg.eventInstances) {
+    for (const recovery of [false, true]) await scenario(`events-${n}-${recovery ? 'on' : 'off'}`, (name) => eventsRun(name, recovery, n), roomler)
+  }
+}
 
 // ---- the table ------------------------------------------------------------
-const table = renderTable(results)
+const table = `${renderTable(results)}${only.includes('events') ? `\n\n${renderEvents(results)}` : ''}`
 const targets = renderTargets(results)
 const cpuModel = cpus()[0]?.model ?? 'unknown'
 const skippedNote = Object.entries(skipped).map(([n, why]) => ` Skipped ${n}: ${why}.`).join('')

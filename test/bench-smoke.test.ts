@@ -23,7 +23,7 @@ t.test('npm run bench -- --quick runs every scenario against the service and bot
   clearTimeout(timer)
   const text = output.join('')
   t.equal(code, 0, `the quick bench exits 0\n${text.slice(-4000)}`)
-  for (const figure of ['KiB per idle connection', 'typing: saturation deliveries/s', 'presence: saturation deliveries/s', '2 instances + Redis']) {
+  for (const figure of ['KiB per idle connection', 'typing: saturation deliveries/s', 'presence: saturation deliveries/s', '2 instances + Redis', 'application events (roomler)']) {
     t.match(text, figure, `the table has "${figure}"`)
   }
 })

@@ -20,6 +20,7 @@ import {
   SECRET,
   signToken,
   TestClient,
+  withoutOffset,
 } from './helper.js'
 import { MemoryMembershipStore } from '../lib/membership/membership-store-memory.js'
 
@@ -142,7 +143,7 @@ t.test('403 when CORS origins are set and Origin is absent or another', async (t
   })
   await t.test('the allowed Origin connects', async (t) => {
     const client = await connect(user, { headers: { Origin: 'https://chat.example' } })
-    t.same(client.received[0], { type: 'connected', data: { user_id: user } })
+    t.same(withoutOffset(client.received[0]!), { type: 'connected', data: { user_id: user } })
   })
 })
 
@@ -150,7 +151,7 @@ t.test('without CORS origins any Origin connects', async (t) => {
   const { connect } = await build(t)
   const user = objectId()
   const client = await connect(user, { headers: { Origin: 'https://anywhere.example' } })
-  t.same(client.received[0], { type: 'connected', data: { user_id: user } })
+  t.same(withoutOffset(client.received[0]!), { type: 'connected', data: { user_id: user } })
 })
 
 t.test('429 past maxConnectionsPerUser, and a closed connection frees its slot', async (t) => {
@@ -164,12 +165,12 @@ t.test('429 past maxConnectionsPerUser, and a closed connection frees its slot',
 
   const other = objectId()
   const otherClient = await connect(other)
-  t.same(otherClient.received[0], { type: 'connected', data: { user_id: other } }, 'the limit is per user')
+  t.same(withoutOffset(otherClient.received[0]!), { type: 'connected', data: { user_id: other } }, 'the limit is per user')
 
   await first.close()
   await eventually(() => app.wsRegistry.senders(user).size === 1, undefined, 'the closed connection is unregistered')
   const again = await connect(user)
-  t.same(again.received[0], { type: 'connected', data: { user_id: user } }, 'the freed slot takes a new connection')
+  t.same(withoutOffset(again.received[0]!), { type: 'connected', data: { user_id: user } }, 'the freed slot takes a new connection')
   await expectRefusal(t, withToken(wsUrl, token(user)), 429)
 })
 
@@ -196,7 +197,7 @@ t.test('connected { user_id } is the first message', async (t) => {
   const { connect } = await build(t)
   const user = objectId()
   const client = await connect(user)
-  t.same(client.received[0], { type: 'connected', data: { user_id: user } })
+  t.same(withoutOffset(client.received[0]!), { type: 'connected', data: { user_id: user } })
   t.same(client.unread(), [], 'nothing else before the first ping')
   t.same(await client.sync(), [], 'connected came alone')
 })
@@ -217,7 +218,7 @@ t.test('a user with several connections: each registered, each removed when it c
     [a3, alice],
     [b1, bob],
   ] as const) {
-    t.same(client.received[0], { type: 'connected', data: { user_id: user } }, 'each connection gets connected first')
+    t.same(withoutOffset(client.received[0]!), { type: 'connected', data: { user_id: user } }, 'each connection gets connected first')
   }
 
   t.equal(app.wsRegistry.senders(alice).size, 3, 'three connections under alice')
@@ -251,7 +252,7 @@ t.test('no log line contains a token', async (t) => {
 
   const connected = token(user)
   const client = await connect(t, wsUrl, connected)
-  t.same(client.received[0], { type: 'connected', data: { user_id: user } })
+  t.same(withoutOffset(client.received[0]!), { type: 'connected', data: { user_id: user } })
 
   const refused = signToken(claims(user), OTHER_SECRET)
   await expectRefusal(t, withToken(wsUrl, refused), 401, 'unauthorized')

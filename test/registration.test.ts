@@ -9,7 +9,7 @@ import { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
 import fastifyJwt from '@fastify/jwt'
 import realtime, { ConfigError, RegistrationError, type RealtimePluginOptions } from '../app.js'
-import { ISSUER, SECRET, connect, objectId } from './helper.js'
+import { ISSUER, SECRET, connect, objectId, withoutOffset } from './helper.js'
 
 /** A fresh Fastify, closed when the test ends; its log lines kept. */
 function fastify(t: Test): { app: FastifyInstance; logs: Array<{ level: number; msg: string }> } {
@@ -59,7 +59,7 @@ t.test('production with the host’s own @fastify/jwt needs no jwt.secret: the h
   const user = objectId()
   const token = app.jwt.sign({ sub: user, email: 'a@example.test', username: 'a', iss: ISSUER, token_type: 'access' }, { expiresIn: '1h' })
   const client = await connect(t, `ws://127.0.0.1:${port}/ws`, token)
-  t.same(client.received[0], { type: 'connected', data: { user_id: user } })
+  t.same(withoutOffset(client.received[0]!), { type: 'connected', data: { user_id: user } })
 })
 
 t.test('outside production, no secret and no host @fastify/jwt: it starts, and says so in a warning', async (t) => {

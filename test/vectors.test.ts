@@ -106,7 +106,8 @@ t.test('the service sends exactly the golden server frames', async (t) => {
   t.same(withGoldenOffset(resumed.connected as never, golden('connected-recovered')), golden('connected-recovered'), 'a resume: connected, recovered')
   t.equal(resumed.connected.data.offset, received.offset, 'at since itself')
   const refused = await resume(t, built, alice, 'not-an-offset')
-  t.same(withGoldenOffset(refused.connected as never, golden('connected-not-recovered')), golden('connected-not-recovered'), 'a resume from no offset: not recovered')
+  // No golden frame for it: code generated for Go (Modelina) drops a false boolean when encoding again.
+  t.same(refused.connected.data, { user_id: alice, offset: internalsOf(app).realtimeCluster.history.end(), recovered: false }, 'a resume from no offset: not recovered, at the end')
   await Promise.all([resumed.client.close(), refused.client.close()])
 
   b.send({ type: 'presence:update', data: { presence: 'idle' } })

@@ -80,13 +80,14 @@ export function median(values) {
 export function serveIpc(handlers) {
   process.on('message', async (msg) => {
     try {
+      let result
       if (msg.cmd === 'gc') {
         globalThis.gc?.()
         globalThis.gc?.()
       } else if (handlers[msg.cmd]) {
-        await handlers[msg.cmd](msg)
+        result = await handlers[msg.cmd](msg)
       }
-      process.send({ id: msg.id, ok: true })
+      process.send({ id: msg.id, ok: true, result })
     } catch (error) {
       process.send({ id: msg.id, ok: false, error: String(error?.stack ?? error) })
     }

@@ -121,7 +121,12 @@ export class Sessions {
         ? { type: 'connected', data: { user_id: connection.userId, offset: end, recovered: false } }
         : { type: 'connected', data: { user_id: connection.userId, offset: end } }
     connection.markOpen(JSON.stringify(connected))
-    this.#protocol.metrics.messagesOut.add('connected')
+    const metrics = this.#protocol.metrics
+    metrics.messagesOut.add('connected')
+    if (replay) {
+      metrics.resumes.add(replay.recovered ? 'recovered' : 'not_recovered')
+      if (replay.recovered) metrics.replayedEvents += replay.frames.length
+    }
     void this.#protocol.presence.ownPresence(connection.userId).then((own) => {
       if (own !== undefined && connection.send(ownPresenceEvent(connection.userId, own))) {
         this.#protocol.metrics.messagesOut.add('presence:update')

@@ -5,12 +5,17 @@ import { newEpoch, type HistoryLimits } from '../history/history-memory.js'
 import { idParts, offsetOf, parseOffset, START_ID, withOffset } from '../history/offsets.js'
 import type { RedisKeys } from './keys.js'
 
-/** KEYS: stream, epoch. ARGV: proposed epoch, max length, type, audience, payload. → the entry's id */
+/** KEYS: stream, epoch. ARGV: proposed epoch, max length, type, audience, payload, publish id. → the entry's id */
 const APPEND = `
 redis.call('SET', KEYS[2], ARGV[1], 'NX')
 local epoch = redis.call('GET', KEYS[2])
-return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', epoch, 't', ARGV[3], 'a', ARGV[4], 'p', ARGV[5])
+return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', epoch, 't', ARGV[3], 'a', ARGV[4], 'p', ARGV[5], 'i', ARGV[6])
 `
+
+/** An append whose answer is this late may still land: ioredis's words for it. */
+const TIMED_OUT = 'Command timed out'
+/** At most this many appends are remembered as delivered here alone (a Redis that never answers them). */
+const MAX_DELIVERED_ALONE = 10_000
 
 /** A blocked read returns after this long with nothing, so that a dead connection is noticed. */
 export const READ_BLOCK_MS = 1000
@@ -21,6 +26,8 @@ const MIN_STREAM_LENGTH = 1000
 
 interface Entry {
   readonly id: string
+  /** Who appended it: `<instance's epoch>.<sequence>`. */
+  readonly publishId: string
   readonly epoch: string
   readonly type: string
   readonly audience: Audience
@@ -49,7 +56,7 @@ function decode([id, fields]: RawEntry): Entry {
   const f: Record<string, string> = {}
   for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!
   const epoch = f.e ?? ''
-  return { id, epoch, type: f.t ?? '', audience: decodeAudience(f.a ?? '{}'), frame: withOffset(f.p ?? '{}', offsetOf(epoch, id)) }
+  return { id, publishId: f.i ?? '', epoch, type: f.t ?? '', audience: decodeAudience(f.a ?? '{}'), frame: withOffset(f.p ?? '{}', offsetOf(epoch, id)) }
 }
 
 /**
@@ -75,6 +82,14 @@ export class RedisHistory implements History {
   /** Events delivered here alone while the append failed: their own epoch, never a stream's. */
   readonly #unsharedEpoch = newEpoch()
   #unshared = 0
+  /** Appends of this instance: each gets its own publish id. */
+  #appended = 0
+  /**
+   * Publish ids of appends that timed out and were delivered here at once:
+   * they may still land in the stream, and the reader must not deliver them
+   * here a second time.
+   */
+  readonly #deliveredAlone = new Set<string>()
   #deliver: DeliverLocally | null = null
   #hearing = false
   #closed = false
@@ -107,10 +122,16 @@ export class RedisHistory implements History {
   /** Appends an event; the reader delivers it (here too), in the stream's order. */
   append(audience: Audience, event: Outbound): void {
     const max = String(Math.max(this.limits.events, MIN_STREAM_LENGTH))
+    const publishId = `${this.#proposedEpoch}.${++this.#appended}`
     ;(this.redis as Redis & { roomlerHistoryAppend: (...args: string[]) => Promise<string> })
-      .roomlerHistoryAppend(this.keys.history, this.keys.historyEpoch, this.#proposedEpoch, max, event.type, encodeAudience(audience), event.payload)
+      .roomlerHistoryAppend(this.keys.history, this.keys.historyEpoch, this.#proposedEpoch, max, event.type, encodeAudience(audience), event.payload, publishId)
       .catch((error: unknown) => {
         if (this.#unshared === 0) this.log.warn({ err: error }, 'could not append an application event to the shared history; delivered here only')
+        // A late answer is no answer: the append may land all the same, and then it is not delivered here again.
+        if (error instanceof Error && error.message === TIMED_OUT) {
+          if (this.#deliveredAlone.size >= MAX_DELIVERED_ALONE) this.#deliveredAlone.delete(this.#deliveredAlone.values().next().value!)
+          this.#deliveredAlone.add(publishId)
+        }
         const offset = offsetOf(this.#unsharedEpoch, `0-${++this.#unshared}`)
         this.#deliver?.(audience, { ...event, payload: withOffset(event.payload, offset), offset })
       })
@@ -209,6 +230,7 @@ export class RedisHistory implements History {
     const entry = decode(raw)
     this.#lastId = entry.id
     if (entry.epoch !== this.#epoch) this.#epoch = entry.epoch
+    if (this.#deliveredAlone.size > 0 && this.#deliveredAlone.delete(entry.publishId)) return
     this.#deliver?.(entry.audience, { type: entry.type, payload: entry.frame, application: true, offset: offsetOf(entry.epoch, entry.id) })
   }
 }

@@ -94,6 +94,10 @@ export class Metrics {
   readonly refusals = new LabelledCounter()
   /** Presence changes Redis delivered to this instance, by channel: `everyone` (all instances hear it) or `subscribers` (the user's own). */
   readonly presenceHeard = new LabelledCounter()
+  /** Reconnects with ?since=, by whether the history reached back (`recovered`, `not_recovered`). */
+  readonly resumes = new LabelledCounter()
+  /** Missed application events replayed to resuming connections. */
+  replayedEvents = 0
   /** Connections each event was written to. */
   readonly fanOut = new BucketCounts(FANOUT_BUCKETS)
   /** From publish to the last local write of an event, in seconds. */
@@ -147,6 +151,8 @@ export class Metrics {
     counter('roomler_connections_opened_total', 'WebSocket connections accepted', () => this.connectionsOpened)
     labelled('roomler_upgrades_refused_total', 'Upgrades refused before the WebSocket opened', 'status', this.refusals)
     labelled('roomler_connections_closed_total', 'Connections closed', 'reason', this.closes)
+    labelled('roomler_resumes_total', 'Reconnects with ?since=, by whether the missed events were recovered', 'result', this.resumes)
+    counter('roomler_replayed_events_total', 'Missed application events replayed to resuming connections', () => this.replayedEvents)
     labelled('roomler_messages_in_total', 'Frames received', 'type', this.messagesIn)
     labelled('roomler_messages_out_total', 'Frames written to sockets (application event types past the limit as other)', 'type', this.messagesOut)
     labelled('roomler_errors_total', 'error messages sent', 'code', this.errors)

@@ -24,6 +24,7 @@ import { LocalBroker } from '../../lib/delivery/broker-memory.js'
 import { RedisBroker } from '../../lib/redis/broker.js'
 import { RedisHistory } from '../../lib/redis/history.js'
 import { MemoryHistory } from '../../lib/history/history-memory.js'
+import { withOffset } from '../../lib/history/offsets.js'
 import { eventually, objectId } from '../helper.js'
 import { acrossInstances, connection, suiteRedis, testKeys } from '../fixtures/ports.js'
 
@@ -129,6 +130,23 @@ function brokerSuite(t: Test, factory: BrokerFactory) {
     await settle([a!], a!)
     expectReceived(t, [a!], { A: [[ada, event]] }, 'ada once; grace excluded; eve not named; an absent user reaches nobody')
     t.equal(a!.events()[0]?.event.payload, event.payload, 'the payload is handed on untouched')
+  })
+
+  t.test('an application event comes back with its offset in the frame, in order, the same offsets on every instance', async (t) => {
+    const nodes = await startNodes(t, factory, Math.min(factory.nodes, 2))
+    const ada = objectId()
+    for (const node of nodes) await hold(nodes, node, [ada])
+    const events = Array.from({ length: 5 }, (_, i): Outbound => ({ ...outbound('app:kept', { i }), application: true }))
+    for (const event of events) nodes[0]!.broker.publish({ users: [ada] }, event)
+    const kept = (node: Node) => node.deliveries.filter((d) => d.event.type === 'app:kept').map((d) => d.event)
+    for (const node of nodes) await eventually(() => kept(node).length === events.length, undefined, `${node.name} gets the five`)
+    for (const node of nodes) {
+      const got = kept(node)
+      const offsets = got.map((e) => e.offset!)
+      t.equal(new Set(offsets).size, events.length, `${node.name}: distinct offsets`)
+      t.same(got.map((e) => e.payload), events.map((e, k) => withOffset(e.payload, offsets[k]!)), `${node.name}: in order, each frame with its offset`)
+    }
+    if (nodes.length > 1) t.same(kept(nodes[1]!).map((e) => e.offset), kept(nodes[0]!).map((e) => e.offset), 'one history: the same offsets on every instance')
   })
 
   t.test('an event for everyone reaches every connection here but the excluded, once', async (t) => {

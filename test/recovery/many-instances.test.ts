@@ -117,6 +117,26 @@ t.test('an instance whose connection to Redis dropped reads on from where it sto
   t.same(applicationEvents(b), published, 'every event published while the reader reconnected, once, in order')
 })
 
+t.test('an append Redis answers too late is delivered once: at once on its instance, from the stream on the others', async (t) => {
+  const { redis, nodes } = await cluster(t, 2, UNLIMITED)
+  const [A, B] = nodes as [BuiltApp, BuiltApp]
+  const [alice] = ids()
+  const onA = await A.connect(alice)
+  const onB = await B.connect(alice)
+  const admin = adminClient(redis.url)
+  t.teardown(() => admin.disconnect())
+  // Writes (the append's script among them) wait longer than the instance waits for an answer.
+  await admin.call('CLIENT', 'PAUSE', '1500', 'WRITE')
+  A.app.wsDispatcher.sendToUser(alice, note('late'))
+  await until(onA, 'late')
+  await until(onB, 'late')
+  A.app.wsDispatcher.sendToUser(alice, note('after'))
+  await until(onA, 'after')
+  await until(onB, 'after')
+  t.same(applicationEvents(onA), ['late', 'after'], 'on the publishing instance: once')
+  t.same(applicationEvents(onB), ['late', 'after'], 'on the other: once')
+})
+
 t.test('a Redis restarted empty is another history: recovered: false, then recovery works again', async (t) => {
   const { redis, nodes } = await cluster(t, 2, UNLIMITED)
   const [A, B] = nodes as [BuiltApp, BuiltApp]

@@ -197,6 +197,8 @@ t.test('a since this service never gave gets recovered: false, and the connectio
   }
   app.app.wsDispatcher.sendToUser(alice, note('still works'))
   await until(a, 'still works')
+  const metrics = await (await fetch(`${app.url}/metrics`)).text()
+  t.match(metrics, new RegExp(`roomler_resumes_total\\{result="not_recovered"\\} ${cases.length}\n`), '/metrics counts the resumes not recovered')
 })
 
 t.test('typing and presence are not replayed', async (t) => {
