@@ -7,7 +7,7 @@
  * ids go out in messages of 200.
  */
 import t from 'tap'
-import { PresenceMap } from '../../client/index.js'
+import { PresenceMap, type FetchLike } from '../../client/index.js'
 import { build, eventually, ids, signToken } from '../helper.js'
 import { isPresence } from '../fixtures/messages.js'
 import { internalsOf } from '../../plugins/internals.js'
@@ -23,7 +23,13 @@ const NOT_BY_ITSELF = { initialDelayMs: 600_000, maxDelayMs: 600_000 }
 t.test('subscribed: the map fills from presence:state, follows updates, survives a drop, and unsubscribe stops it', async (t) => {
   const { app, wsUrl, connect } = await build(t, SUBSCRIBED)
   const [alice, bob, carol] = ids()
-  const { c, messages } = recordedClient(t, { url: wsUrl, token: signToken({ sub: alice }), reconnect: NOT_BY_ITSELF })
+  // What the map asks GET /presence for: the renewed subscription answers for bob, so never him.
+  const asked: string[] = []
+  const fetchCounted: FetchLike = (url, init) => {
+    asked.push(new URL(url).searchParams.get('user_ids') ?? '')
+    return fetch(url, init)
+  }
+  const { c, messages } = recordedClient(t, { url: wsUrl, token: signToken({ sub: alice }), reconnect: NOT_BY_ITSELF, fetch: fetchCounted })
   const map = new PresenceMap(c)
   t.teardown(() => map.dispose())
 
@@ -48,6 +54,7 @@ t.test('subscribed: the map fills from presence:state, follows updates, survives
   c.reconnect()
   t.same((await renewed).data.presences, { [bob]: 'dnd' }, 'subscribed again by itself on the new connection: the change made meanwhile')
   t.equal(map.get(bob), 'dnd')
+  t.notOk(asked.some((userIds) => userIds.includes(bob)), 'no GET /presence for a subscribed user after the reconnect')
   b.send({ type: 'presence:update', data: { presence: 'idle' } })
   await eventually(() => map.get(bob) === 'idle', WAIT, 'a live change on the new connection reaches the map')
 
