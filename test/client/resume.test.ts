@@ -147,4 +147,11 @@ t.test('the `since` option resumes a new client from an offset saved earlier', a
   t.same(await told, { recovered: true, since: saved }, 'the first connect resumed from the saved offset')
   await eventually(() => seen.length === 1, WAIT, 'the missed event')
   t.same(seen, ['while no page was open'])
+
+  // connect() after close() resumes from where the closed client stood.
+  const again = resumed(first.c, 'the closed client, connected again')
+  first.c.connect()
+  t.same(await again, { recovered: true, since: saved }, 'resumed from its own last offset')
+  await eventually(() => first.seen.length === 2, WAIT, 'the event it missed while closed')
+  t.same(first.seen, ['seen by the old page', 'while no page was open'])
 })
