@@ -6,11 +6,13 @@ import type { ApplicationEvent } from './protocol.js'
 import type { ClientState, Frame, KnownType, MessageOf, StateChange } from './options.js'
 import { RealtimeError } from './options.js'
 import { emit, TypedListeners, type Listener } from './listeners.js'
+import type { Resume } from './resume-point.js'
 
 export class ClientEvents<Events extends object> {
   readonly #listeners = new TypedListeners()
   readonly #messageListeners = new Set<Listener<Frame<Events>>>()
   readonly #stateListeners = new Set<Listener<StateChange>>()
+  readonly #resumeListeners = new Set<Listener<Resume>>()
   #state: ClientState = 'closed'
 
   get state(): ClientState {
@@ -76,6 +78,23 @@ export class ClientEvents<Events extends object> {
     this.#stateListeners.add(listener)
     return () => this.#stateListeners.delete(listener)
   }
+  /**
+   * Listens to what each reconnect recovered (contract section 8), told when
+   * its `connected` arrives, before any replayed event: `recovered: true`,
+   * every missed application event follows in order, then the live ones;
+   * `recovered: false`, a gap: refetch over your API. Not told on a first
+   * connect (unless it resumes from the `since` option).
+   */
+  onResume(listener: (resume: Resume) => void): () => void {
+    this.#resumeListeners.add(listener)
+    return () => this.#resumeListeners.delete(listener)
+  }
+
+  /** Tells the resume listeners. */
+  protected resumed(resume: Resume): void {
+    emit(this.#resumeListeners, resume)
+  }
+
   /** Hands a frame to its type's listeners, then to every `onMessage` listener. */
   protected deliver(frame: Frame<Events>): void {
     this.#listeners.emit(frame.type, frame)

@@ -11,8 +11,10 @@
  * The modules: realtime-client (the connection and its lifecycle),
  * heartbeat (dead-link detection), token-refresher and token-expiry
  * (a new token before `exp`), retry-policy (backoff, refusals),
- * typing-sender (the user's own typing), presence-map and typing-set
- * (others' state), protocol (the wire types), options (the public types).
+ * typing-sender (the user's own typing), resume-point (the offset a
+ * reconnect resumes from), presence-subscriptions (the users followed
+ * under PRESENCE_SCOPE=subscribed), presence-map and typing-set (others'
+ * state), protocol (the wire types), options (the public types).
  */
 export { RealtimeClient } from './realtime-client.js'
 export { RealtimeError, isMessage } from './options.js'
@@ -32,6 +34,7 @@ export type {
 export { SILENT_FAILURES_BEFORE_NEW_TOKEN } from './retry-policy.js'
 export { HEARTBEAT_TIMEOUT_MS } from './heartbeat.js'
 export { PresenceMap, type PresenceChange } from './presence-map.js'
+export type { Resume } from './resume-point.js'
 export { TypingSet, type TypingChange } from './typing-set.js'
 export { HEARTBEAT_MS, MAX_PRESENCE_IDS, TYPING_TIMEOUT_MS } from './protocol.js'
 export type {

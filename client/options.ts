@@ -49,8 +49,12 @@ export interface HeartbeatOptions {
 }
 
 export interface RealtimeClientOptions {
-  /** The service's WebSocket URL, e.g. `wss://chat.example/ws`. */
-  url: string
+  /**
+   * The service's WebSocket URL, e.g. `wss://chat.example/ws`; or a function
+   * called before every attempt (to move to another instance after a drop).
+   * `getPresence` asks the instance of the last attempt.
+   */
+  url: string | (() => string)
   /** A Roomler2 access token. */
   token: string
   /**
@@ -82,6 +86,12 @@ export interface RealtimeClientOptions {
   heartbeat?: HeartbeatOptions | false
   /** An upgrade that has not brought `connected` within this long is abandoned and retried. Default 20 000. */
   connectTimeoutMs?: number
+  /**
+   * An offset kept from before (`client.offset`, saved when the page went
+   * away): the first connect resumes from it, and `onResume` says whether
+   * everything since was recovered. Later reconnects resume by themselves.
+   */
+  since?: string
   /** Where `online` events come from; default `globalThis` when it has `addEventListener` (a page or a worker). `false`: none. */
   onlineEvents?: OnlineEvents | false
 }

@@ -5,7 +5,8 @@
  * their visible presence (invisible shows as offline); the user's own entry
  * is their real one. Presence is state, not history: after a reconnect the
  * map asks `GET /presence` again for every user it holds, since changes
- * made during the drop were not sent to this client.
+ * made during the drop were not sent to this client (except the users the
+ * client subscribed to: its renewed subscription brings `presence:state`).
  */
 import { MAX_PRESENCE_IDS, type Presence } from './protocol.js'
 import type { RealtimeClient } from './realtime-client.js'
@@ -33,7 +34,9 @@ export class PresenceMap {
         for (const [userId, presence] of Object.entries(data.presences)) this.#push(userId, presence)
       }),
       client.on('connected', () => {
-        if (++this.#connections > 1) this.load([...this.#presences.keys()]).catch(() => {})
+        if (++this.#connections === 1) return
+        const subscribed = client.presenceSubscriptions
+        this.load([...this.#presences.keys()].filter((id) => !subscribed.has(id))).catch(() => {})
       }),
     ]
   }

@@ -4,7 +4,7 @@
  * dead-link detection, reconnect when the network returns, and the token
  * renewed before it expires.
  */
-import type { ChosenPresence, ClientMessage, ErrorMessage, Presence, ServerMessage } from './protocol.js'
+import type { ChosenPresence, ClientMessage, ConnectedMessage, ErrorMessage, Presence, ServerMessage } from './protocol.js'
 import type { FetchLike, Frame, OnlineEvents, RealtimeClientOptions, StateChange, WebSocketConstructor, WebSocketLike } from './options.js'
 import { RealtimeError } from './options.js'
 import { ClientEvents } from './client-events.js'
@@ -15,6 +15,8 @@ import { backoffDelay, stepAfterClose, stepAfterFailedUpgrade, type NextStep } f
 import { fetchPresence, probeStatus } from './http.js'
 import { PendingPings, PendingRefreshes } from './requests.js'
 import { openSocket } from './socket.js'
+import { ResumePoint } from './resume-point.js'
+import { PresenceSubscriptions } from './presence-subscriptions.js'
 
 /** WebSocket readyState OPEN, the same in every implementation. */
 const OPEN = 1
@@ -44,6 +46,10 @@ export class RealtimeClient<Events extends object = {}> extends ClientEvents<Eve
   readonly #pings = new PendingPings()
   readonly #refreshes = new PendingRefreshes()
   readonly #typing: TypingSender
+  readonly #resumePoint: ResumePoint
+  readonly #subscriptions: PresenceSubscriptions
+  /** The full URL of the current (or last) attempt, token and `since` included. */
+  #attemptUrl: string | undefined
   readonly #heartbeat: Heartbeat | undefined
   readonly #refresher: TokenRefresher | undefined
   readonly #onlineEvents: OnlineEvents | undefined
@@ -61,6 +67,8 @@ export class RealtimeClient<Events extends object = {}> extends ClientEvents<Eve
     this.#WebSocket = WebSocketImpl
     this.#fetch = options.fetch ?? (globalThis as { fetch?: FetchLike }).fetch?.bind(globalThis)
     this.#typing = new TypingSender((message) => this.#send(message), options.typing)
+    this.#resumePoint = new ResumePoint(options.since)
+    this.#subscriptions = new PresenceSubscriptions((message) => this.#send(message))
     if (options.heartbeat !== false) {
       this.#heartbeat = new Heartbeat(options.heartbeat ?? {}, () => this.#ping(this.#heartbeat!.timeoutMs, () => {}), (silentMs) => this.#linkDead(silentMs))
     }
@@ -76,6 +84,20 @@ export class RealtimeClient<Events extends object = {}> extends ClientEvents<Eve
   /** The user the token names, once `connected` arrived. */
   get userId(): string | undefined {
     return this.#userId
+  }
+
+  /**
+   * The offset of the last application event delivered (or the one
+   * `connected` gave): what the next reconnect resumes from. Opaque; save it
+   * to pass as the `since` option of a later client.
+   */
+  get offset(): string | undefined {
+    return this.#resumePoint.offset
+  }
+
+  /** The users `subscribePresence` follows now. */
+  get presenceSubscriptions(): ReadonlySet<string> {
+    return this.#subscriptions.userIds
   }
 
   /** Opens the connection (and keeps it open until `close()`). */
@@ -132,6 +154,24 @@ export class RealtimeClient<Events extends object = {}> extends ClientEvents<Eve
     else this.#pendingPresence = undefined
   }
 
+  /**
+   * Follows these users' presence (PRESENCE_SCOPE=subscribed, contract
+   * section 5): `presence:subscribe` in messages of at most 200 ids, each
+   * answered by `presence:state`, then `presence:update` on every change.
+   * The client remembers the set and subscribes again on every reconnect
+   * (subscriptions end with a connection). A refusal (more than the
+   * server's MAX_PRESENCE_SUBSCRIPTIONS) comes as `error` with
+   * `request_type: 'presence:subscribe'`.
+   */
+  subscribePresence(userIds: Iterable<string>): void {
+    this.#subscriptions.add(userIds)
+  }
+
+  /** Stops following these users' presence (`presence:unsubscribe`); later reconnects leave them out. */
+  unsubscribePresence(userIds: Iterable<string>): void {
+    this.#subscriptions.remove(userIds)
+  }
+
   /** An application-level ping: resolves with the round trip in ms when the pong arrives. */
   ping(): Promise<number> {
     return new Promise((resolve, reject) => {
@@ -160,14 +200,21 @@ export class RealtimeClient<Events extends object = {}> extends ClientEvents<Eve
   /** `GET /presence` for these users: the visible presence of each (one's own is real). */
   async getPresence(userIds: readonly string[]): Promise<Record<string, Presence>> {
     if (!this.#fetch) throw new TypeError('no fetch here: pass options.fetch')
-    return fetchPresence(this.#fetch, this.#options.url, this.#token, userIds)
+    return fetchPresence(this.#fetch, this.#attemptUrl ?? this.#baseUrl(), this.#token, userIds)
   }
 
-  /** The upgrade URL. Query parameters a resume needs (`since`, contract section 8) join the token here. */
+  #baseUrl(): string {
+    const { url } = this.#options
+    return typeof url === 'function' ? url() : url
+  }
+
+  /** The upgrade URL of a new attempt: the token, and `since` to resume from (contract section 8). */
   #url(): string {
-    const url = new URL(this.#options.url)
+    const url = new URL(this.#baseUrl())
     url.searchParams.set('token', this.#token)
-    return url.toString()
+    const since = this.#resumePoint.sinceForAttempt()
+    if (since !== undefined) url.searchParams.set('since', since)
+    return (this.#attemptUrl = url.toString())
   }
 
   #open(): void {
@@ -205,14 +252,7 @@ export class RealtimeClient<Events extends object = {}> extends ClientEvents<Eve
     const frame = message as ServerMessage
     switch (frame.type) {
       case 'connected':
-        clearTimeout(this.#connectTimer)
-        this.#userId = frame.data.user_id
-        this.#attempt = 0
-        this.#askedForToken = false
-        this.#silentFailures = 0
-        this.#heartbeat?.start()
-        this.setState('open')
-        if (this.#pendingPresence) this.setPresence(this.#pendingPresence)
+        this.#connected(frame.data)
         break
       case 'pong':
         this.#pings.answered()
@@ -220,8 +260,25 @@ export class RealtimeClient<Events extends object = {}> extends ClientEvents<Eve
       case 'error':
         this.#refused(frame)
         break
+      default:
+        this.#resumePoint.heard(message)
     }
     this.deliver(message)
+  }
+
+  /** A connection is open: what was waiting for it goes out, and the application learns what a reconnect recovered. */
+  #connected(data: ConnectedMessage['data']): void {
+    clearTimeout(this.#connectTimer)
+    this.#userId = data.user_id
+    this.#attempt = 0
+    this.#askedForToken = false
+    this.#silentFailures = 0
+    this.#heartbeat?.start()
+    this.setState('open')
+    if (this.#pendingPresence) this.setPresence(this.#pendingPresence)
+    this.#subscriptions.renew()
+    const resume = this.#resumePoint.connected(data)
+    if (resume) this.resumed(resume)
   }
 
   #refused(error: ErrorMessage): void {
@@ -266,7 +323,7 @@ export class RealtimeClient<Events extends object = {}> extends ClientEvents<Eve
   }
 
   async #afterFailedUpgrade(code: number, status: number | undefined, message: string | undefined): Promise<void> {
-    if (status === undefined) status = await probeStatus(this.#fetch, this.#url())
+    if (status === undefined) status = await probeStatus(this.#fetch, this.#attemptUrl!)
     if (this.#stopped) return
     const reason = {
       code,

@@ -79,10 +79,11 @@ t.test('connects with a token: connecting, then open once `connected` arrives', 
   c.connect()
   t.equal(c.state, 'connecting')
   await c.ready()
-  t.same(withoutOffset({ type: 'connected', data: (await connected).data } as ServerMessage).data, { user_id: user }, 'the typed `connected` listener ran')
+  t.same((await connected).data, { user_id: user, offset: c.offset }, 'the typed `connected` listener ran (with the offset the client keeps, contract section 8)')
+  t.type(c.offset, 'string')
   t.equal(c.userId, user)
   t.same(stateNames(), ['connecting', 'open'])
-  t.same(withoutOffset(messages[0]!), { type: 'connected', data: { user_id: user } }, 'connected is the first message')
+  t.same(messages[0], { type: 'connected', data: { user_id: user, offset: c.offset } }, 'connected is the first message')
 })
 
 t.test('close() ends it for good, even while the upgrade is still under way', async (t) => {

@@ -28,6 +28,7 @@ const HEAVY = [
   'test/faults/typing-races.test.ts',
   'test/faults/redis-blips.test.ts',
   'test/faults/instance-loss.test.ts',
+  'test/client/resume-instances.test.ts',
   'test/faults/orphans.test.ts',
   'test/faults/lost-announcement.test.ts',
   'test/typing/shutdown.test.ts',

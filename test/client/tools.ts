@@ -68,3 +68,26 @@ export function nextChange<T>(subscribe: (listener: (value: T) => void) => () =>
     })
   })
 }
+
+/** The application events the resume tests publish. */
+export type Notes = { 'note:new': { text: string } }
+
+/** A `note:new` event carrying `text`. */
+export function note(text: string) {
+  return { type: 'note:new', data: { text } }
+}
+
+/**
+ * Publishes `note:new` events n0, n1, … through `publish`, one every
+ * `everyMs`, until `stop()`: the traffic a drop happens in the middle of.
+ * `texts` is every event published, in order.
+ */
+export function publisher(publish: (event: ReturnType<typeof note>) => unknown, everyMs = 10) {
+  const texts: string[] = []
+  const timer = setInterval(() => {
+    const text = `n${texts.length}`
+    texts.push(text)
+    void publish(note(text))
+  }, everyMs)
+  return { texts, stop: () => clearInterval(timer) }
+}

@@ -11,7 +11,7 @@
  */
 import type { Static } from '@sinclair/typebox'
 import type * as Wire from '../../client/protocol.js'
-import { isMessage, RealtimeClient, type Frame } from '../../client/index.js'
+import { isMessage, RealtimeClient, type Frame, type Resume } from '../../client/index.js'
 import type * as Server from '../../schemas/server-messages.js'
 import type * as Client from '../../schemas/client-messages.js'
 import type { ChosenPresence, Presence } from '../../schemas/common.js'
@@ -114,4 +114,24 @@ export function guardNarrows(frame: Frame): void {
   }
   // @ts-expect-error a pong carries no user
   if (isMessage(frame, 'pong')) void frame.data.user_id
+}
+
+/** Missed events and presence subscriptions (issues 13 and 15). */
+export function resumeAndSubscriptions(client: RealtimeClient<Events>): void {
+  client.onResume((resume: Resume) => {
+    const recovered: boolean = resume.recovered
+    const since: string | undefined = resume.since
+    void [recovered, since]
+  })
+  const offset: string | undefined = client.offset
+  void offset
+  client.subscribePresence(['5f1d7c6e8a9b0c1d2e3f4a5b'])
+  client.subscribePresence(new Set(['5f1d7c6e8a9b0c1d2e3f4a5b']))
+  client.unsubscribePresence(['5f1d7c6e8a9b0c1d2e3f4a5b'])
+  const followed: ReadonlySet<string> = client.presenceSubscriptions
+  void followed
+  // @ts-expect-error the set is the client's: read it, change it with subscribePresence
+  client.presenceSubscriptions.add('5f1d7c6e8a9b0c1d2e3f4a5b')
+  // `url` may be a function, asked before every attempt.
+  void new RealtimeClient({ url: () => 'wss://chat.example/ws', token: 't', since: offset })
 }
