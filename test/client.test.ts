@@ -11,7 +11,7 @@ import { RealtimeClient, type ClientState, type RealtimeClientOptions, type Stat
 import { MAX_DROPS_IN_A_ROW } from '../lib/connections/connection.js'
 import type { Presence } from '../schemas/common.js'
 import type { MemoryMembershipStore } from '../lib/membership/membership-store-memory.js'
-import { ISSUER, SECRET, WAIT_MS, build, eventually, objectId, signToken, withoutOffset, type ServerMessage } from './helper.js'
+import { ISSUER, SECRET, WAIT_MS, build, eventually, objectId, signToken } from './helper.js'
 import { freePort } from './servers/ports.js'
 import { internalsOf } from '../plugins/internals.js'
 
