@@ -22,6 +22,9 @@ export interface HeldFrame {
 /** After this many rate-limited messages in a row the connection is closed (1008). */
 export const MAX_DROPS_IN_A_ROW = 50
 
+/** Live application events a resuming connection holds at most while its replay is read; past it, 1013 (resume again). */
+export const MAX_HELD_FOR_RESUME = 10_000
+
 /** How long a slow consumer closed with 1013 may take to read up before its socket is cut. */
 const SLOW_CONSUMER_GRACE_MS = 10_000
 
@@ -171,6 +174,12 @@ export class Connection {
   #resuming(frame: OutFrame, offset: string): boolean {
     if (this.#resumeHeld !== null) {
       if (this.#state === 'closed') return false
+      if (this.#resumeHeld.length >= MAX_HELD_FOR_RESUME) {
+        // Holding without end would be memory without end: the client resumes again, from what it has.
+        this.#resumeHeld = null
+        this.close('TRY_AGAIN_LATER')
+        return false
+      }
       this.#resumeHeld.push(frame)
       return true
     }

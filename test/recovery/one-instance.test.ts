@@ -4,8 +4,10 @@
  * received, the live race, and every way a resume cannot recover.
  */
 import t from 'tap'
-import { build, ids, type BuiltApp } from '../helper.js'
-import type { MemoryMembershipStore } from '../../lib/membership/membership-store-memory.js'
+import { WebSocket } from 'ws'
+import { build, eventually, GatedPresenceStore, ids, TestClient, type BuiltApp } from '../helper.js'
+import { MemoryMembershipStore } from '../../lib/membership/membership-store-memory.js'
+import { MAX_HELD_FOR_RESUME } from '../../lib/connections/connection.js'
 import { applicationEvents, isApplication, note, offsets, resume, until } from './tools.js'
 import { internalsOf } from '../../plugins/internals.js'
 
@@ -221,4 +223,19 @@ t.test('typing and presence are not replayed', async (t) => {
   const replayed = client.received.slice(0, client.received.findIndex((m) => m.data.text === 'marker'))
   t.notOk(replayed.some((m) => m.type.startsWith('typing:')), 'no typing replayed')
   t.notOk(replayed.some((m) => m.type === 'presence:update' && m.data.user_id === bob && m.data.presence !== 'dnd'), 'no past presence of bob replayed')
+})
+
+t.test('a resume holding more live events than MAX_HELD_FOR_RESUME while it waits closes with 1013, to resume again', async (t) => {
+  const presence = new GatedPresenceStore()
+  const app = await build(t, { realtime: UNLIMITED, stores: { presence, membership: new MemoryMembershipStore() } })
+  t.teardown(() => presence.release())
+  const [alice] = ids()
+  const since = app.app.realtimeCluster.history.end()
+  const socket = new WebSocket(`${app.wsUrl}?token=${app.token(alice)}&since=${since}`)
+  const client = new TestClient(socket)
+  t.teardown(() => socket.terminate())
+  // Registered, and waiting on its presence: live events are held.
+  await eventually(() => app.app.wsRegistry.senders(alice).size === 1)
+  for (let i = 0; i <= MAX_HELD_FOR_RESUME; i++) app.app.wsDispatcher.sendToUser(alice, note(`e${i}`))
+  t.equal((await client.closed).code, 1013, 'closed: try again later')
 })
