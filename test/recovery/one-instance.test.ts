@@ -230,7 +230,7 @@ t.test('a resume holding more live events than MAX_HELD_FOR_RESUME while it wait
   const app = await build(t, { realtime: UNLIMITED, stores: { presence, membership: new MemoryMembershipStore() } })
   t.teardown(() => presence.release())
   const [alice] = ids()
-  const since = app.app.realtimeCluster.history.end()
+  const since = internalsOf(app.app).realtimeCluster.history.end()
   const socket = new WebSocket(`${app.wsUrl}?token=${app.token(alice)}&since=${since}`)
   const client = new TestClient(socket)
   t.teardown(() => socket.terminate())
