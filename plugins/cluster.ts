@@ -43,9 +43,10 @@ declare module 'fastify' {
 const clusterPlugin: FastifyPluginAsync = async (fastify) => {
   const instanceId = randomBytes(8).toString('hex')
   const url = fastify.realtimeConfig.redis.url
-  const { recoveryWindowMs, recoveryEvents } = fastify.realtimeConfig.realtime
+  const { recoveryWindowMs, recoveryEvents, recoveryMaxBytes } = fastify.realtimeConfig.realtime
+  const limits = { windowMs: recoveryWindowMs, events: recoveryEvents, maxBytes: recoveryMaxBytes }
   if (!url) {
-    const history = new MemoryHistory({ windowMs: recoveryWindowMs, events: recoveryEvents })
+    const history = new MemoryHistory(limits)
     fastify.decorate('realtimeCluster', {
       instanceId,
       broker: new LocalBroker(history),
@@ -62,7 +63,7 @@ const clusterPlugin: FastifyPluginAsync = async (fastify) => {
     instanceId,
     instanceTtlMs: fastify.realtimeConfig.realtime.instanceTtlMs,
     typingTimeoutMs: fastify.realtimeConfig.realtime.typingTimeoutMs,
-    history: { windowMs: recoveryWindowMs, events: recoveryEvents },
+    history: limits,
     registry: fastify.wsRegistry,
     log: fastify.log.child({ component: 'cluster' }),
   })

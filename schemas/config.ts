@@ -89,6 +89,7 @@ export const RealtimeLimits = Type.Object(
     membershipCacheMs: Count(5000, 0, 'How long channel membership may be cached'),
     recoveryWindowMs: Count(120000, 0, 'How far back a reconnect with ?since= may recover missed application events'),
     recoveryEvents: Count(10000, 0, 'How many application events the history keeps for ?since=; 0 keeps none'),
+    recoveryMaxBytes: Count(67108864, 0, 'About how many bytes the history of ?since= may take (frames and audiences); past it the oldest events go (this service\'s addition to the contract)'),
     instanceTtlMs: Count(15000, 100, 'An instance silent for this long is counted out (many instances)'),
     apiKey: Type.Optional(Type.String({ minLength: 16, description: 'Bearer key for POST /publish; unset disables it' })),
     metricsKey: Type.Optional(

@@ -45,6 +45,7 @@ t.test('defaults match the contract’s tables', async (t) => {
       // This service's own, beside the contract's table: HTTP rate limit and metrics labels.
       httpRateLimitPerMin: 600,
       metricsEventTypes: 50,
+      recoveryMaxBytes: 67108864,
     },
     'section 6: limits',
   )
@@ -88,6 +89,7 @@ t.test('every variable of the tables is read', async (t) => {
     ROOMLER__REALTIME__MEMBERSHIP_CACHE_MS: '0',
     ROOMLER__REALTIME__RECOVERY_WINDOW_MS: '30000',
     ROOMLER__REALTIME__RECOVERY_EVENTS: '500',
+    ROOMLER__REALTIME__RECOVERY_MAX_BYTES: '1048576',
     ROOMLER__REALTIME__INSTANCE_TTL_MS: '9000',
     ROOMLER__REALTIME__API_KEY: 'publish-key-0123456789abcdef',
     ROOMLER__APP__TRUSTED_PROXIES: '10.0.0.1, 10.1.0.0/16',
@@ -120,6 +122,7 @@ t.test('every variable of the tables is read', async (t) => {
     membershipCacheMs: 0,
     recoveryWindowMs: 30000,
     recoveryEvents: 500,
+    recoveryMaxBytes: 1048576,
     instanceTtlMs: 9000,
     apiKey: 'publish-key-0123456789abcdef',
     metricsKey: 'metrics-key-0123456789abcdef',
