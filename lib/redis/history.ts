@@ -65,7 +65,7 @@ export interface HistoryLog {
 /**
  * The shared history of application events, and their transport between
  * instances: one Redis stream. A publish is one append (trimmed to about
- * RECOVERY_EVENTS, and by age on each heartbeat); every instance reads the
+ * RECOVERY_EVENTS and RECOVERY_MAX_BYTES, and by age on each heartbeat); every instance reads the
  * stream from the last entry it delivered, so an instance whose connection
  * to Redis blipped goes on from where it stopped instead of losing what was
  * published meanwhile. Offsets are the stream's ids, with the stream's epoch
