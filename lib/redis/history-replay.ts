@@ -83,3 +83,28 @@ export async function replayStream(redis: Redis, keys: RedisKeys, limits: Replay
   if (entries > 0 && (await state(redis, keys, START_ID))[2] > position.seq) return NOT_RECOVERED
   return { recovered: true, frames: await stillMemberFrames(found, userId, isMember), upTo: offsetOf(epoch, last) }
 }
+
+/** At most this many resumes read the stream at once on an instance: a reconnect storm reads a few budgets at a time, not thousands. */
+export const CONCURRENT_REPLAYS = 4
+
+/** Turns for at most `size` tasks at once; the others wait, in order. */
+export class Turns {
+  #free: number
+  readonly #waiting: Array<() => void> = []
+
+  constructor(size: number) {
+    this.#free = size
+  }
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.#free > 0) this.#free--
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve))
+    try {
+      return await task()
+    } finally {
+      const next = this.#waiting.shift()
+      if (next) next()
+      else this.#free++
+    }
+  }
+}

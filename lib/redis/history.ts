@@ -4,7 +4,7 @@ import { NOT_RECOVERED, type History, type IsMember, type Replay } from '../hist
 import { newEpoch, type HistoryLimits } from '../history/history-memory.js'
 import { offsetOf, parseOffset, START_ID, withOffset } from '../history/offsets.js'
 import { decode, encodeAudience, type RawEntry } from './history-entries.js'
-import { REPLAY_MAX_BYTES, replayStream } from './history-replay.js'
+import { CONCURRENT_REPLAYS, REPLAY_MAX_BYTES, replayStream, Turns } from './history-replay.js'
 import type { RedisKeys } from './keys.js'
 
 /**
@@ -102,6 +102,8 @@ export class RedisHistory implements History {
   readonly #tag = newEpoch()
   /** The average size of an entry appended here: RECOVERY_MAX_BYTES over it is the stream's length. */
   #averageBytes = 0
+  /** Resumes read the stream a few at a time. */
+  readonly #replays = new Turns(CONCURRENT_REPLAYS)
 
   constructor(
     private readonly redis: Redis,
@@ -156,7 +158,7 @@ export class RedisHistory implements History {
     const { events, replayMaxBytes = REPLAY_MAX_BYTES } = this.limits
     if (position === null || events === 0) return NOT_RECOVERED
     try {
-      return await replayStream(this.replayer, this.keys, { events, replayMaxBytes }, position, userId, isMember)
+      return await this.#replays.run(() => replayStream(this.replayer, this.keys, { events, replayMaxBytes }, position, userId, isMember))
     } catch {
       return NOT_RECOVERED
     }

@@ -28,12 +28,25 @@ interface Running {
   publish(users: readonly string[], text: string): void
   /** Waits until `n` events were delivered; returns the last one's offset. */
   delivery(n: number): Promise<string>
+  /** Reads of the stream by resumes in flight: now, and the most at once. */
+  reading: { now: number; most: number }
 }
 
 async function running(t: Test, redis: RunningRedis, limits: HistoryLimits): Promise<Running> {
   const keys = testKeys()
   const log = { warn: (obj: object, msg: string) => t.comment(`${msg} ${JSON.stringify(obj)}`) }
-  const history = new RedisHistory(connection(t, redis), connection(t, redis), keys, limits, log, connection(t, redis))
+  const replayer = connection(t, redis)
+  const reading = { now: 0, most: 0 }
+  const xrange = replayer.xrange.bind(replayer) as (...args: unknown[]) => Promise<unknown>
+  ;(replayer as unknown as { xrange: unknown }).xrange = async (...args: unknown[]) => {
+    reading.most = Math.max(reading.most, ++reading.now)
+    try {
+      return await xrange(...args)
+    } finally {
+      reading.now--
+    }
+  }
+  const history = new RedisHistory(connection(t, redis), connection(t, redis), keys, limits, log, replayer)
   const delivered: Outbound[] = []
   history.start((_audience, event) => delivered.push(event))
   t.teardown(() => history.close())
@@ -43,6 +56,7 @@ async function running(t: Test, redis: RunningRedis, limits: HistoryLimits): Pro
     keys,
     admin: connection(t, redis),
     delivered,
+    reading,
     publish: (users, text) => history.append({ users }, { type: 'note:new', payload: JSON.stringify({ type: 'note:new', data: { text } }), application: true }),
     async delivery(n) {
       await eventually(() => delivered.length >= n, WAIT_MS, `${n} events delivered`)
@@ -97,6 +111,18 @@ t.test('over Redis', async (t) => {
     t.equal(replay.recovered, true)
     t.same(replay.recovered && texts(replay.frames), expected, `${expected.length} events, in order`)
     t.equal(replay.recovered && replay.upTo, end, 'up to the end of the stream')
+  })
+
+  t.test('a reconnect storm: resumes read the stream a few at a time, and each gets its events', async (t) => {
+    const r = await running(t, redis, LIMITS)
+    const users = crowd(20)
+    r.publish(users, 'before')
+    const since = await r.delivery(1)
+    for (let i = 0; i < 300; i++) r.publish(users, `n${i}`)
+    await r.delivery(301)
+    const replays = await Promise.all(users.map((user) => r.history.replay(since, user, everyMember)))
+    t.ok(replays.every((replay) => replay.recovered && replay.frames.length === 300), 'twenty resumes, each recovered with all 300 events')
+    t.ok(r.reading.most >= 1 && r.reading.most <= 4, `at most 4 reads of the stream at once (${r.reading.most})`)
   })
 
   t.test('the stream is bounded in bytes (RECOVERY_MAX_BYTES)', async (t) => {
