@@ -14,11 +14,13 @@ const STATE = `
 local epoch = redis.call('GET', KEYS[2])
 if redis.call('EXISTS', KEYS[1]) == 0 then return {epoch, '0-0', 0, 0} end
 local info = redis.call('XINFO', 'STREAM', KEYS[1])
-local last, added, length = '0-0', 0, 0
+local last, added, length = '0-0', -1, 0
 for i = 1, #info, 2 do
   local k = info[i]
   if k == 'last-generated-id' then last = info[i + 1] elseif k == 'entries-added' then added = info[i + 1] elseif k == 'length' then length = info[i + 1] end
 end
+-- Before Redis 7 there is no entries-added: what was trimmed is not known.
+if added < 0 then return {epoch, last, -1, 0} end
 return {epoch, last, added - length, #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])}
 `
 
@@ -55,7 +57,7 @@ async function state(redis: Redis, keys: RedisKeys, id: string): Promise<State> 
  */
 export async function replayStream(redis: Redis, keys: RedisKeys, limits: ReplayLimits, position: Position, userId: string, isMember: IsMember): Promise<Replay> {
   const [epoch, last, trimmed, present] = await state(redis, keys, position.id)
-  if (epoch !== position.epoch) return NOT_RECOVERED
+  if (epoch !== position.epoch || trimmed < 0) return NOT_RECOVERED
   // From the future, or something after `since` is gone (`since` is the n-th entry appended).
   if (compareIds(position.id, last) > 0 || trimmed > position.seq) return NOT_RECOVERED
   // An id the stream gave: still in it, or the very last one trimmed (or the start, when nothing was).
@@ -80,7 +82,10 @@ export async function replayStream(redis: Redis, keys: RedisKeys, limits: Replay
     count = Math.max(1, Math.min(PAGE_ENTRIES, Math.floor(PAGE_BYTES / (bytes / entries))))
   }
   // Trimmed while it was read (from the oldest end): what was not read yet may be gone.
-  if (entries > 0 && (await state(redis, keys, START_ID))[2] > position.seq) return NOT_RECOVERED
+  if (entries > 0) {
+    const trimmedNow = (await state(redis, keys, START_ID))[2]
+    if (trimmedNow < 0 || trimmedNow > position.seq) return NOT_RECOVERED
+  }
   return { recovered: true, frames: await stillMemberFrames(found, userId, isMember), upTo: offsetOf(epoch, last) }
 }
 
