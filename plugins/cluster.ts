@@ -41,9 +41,10 @@ const clusterPlugin: FastifyPluginAsync = async (instance) => {
   const fastify = internal(instance)
   const instanceId = randomBytes(8).toString('hex')
   const url = fastify.realtimeConfig.redis.url
-  const { recoveryWindowMs, recoveryEvents } = fastify.realtimeConfig.realtime
+  const { recoveryWindowMs, recoveryEvents, recoveryMaxBytes } = fastify.realtimeConfig.realtime
+  const limits = { windowMs: recoveryWindowMs, events: recoveryEvents, maxBytes: recoveryMaxBytes }
   if (!url) {
-    const history = new MemoryHistory({ windowMs: recoveryWindowMs, events: recoveryEvents })
+    const history = new MemoryHistory(limits)
     fastify.decorate('realtimeCluster', {
       instanceId,
       broker: new LocalBroker(history),
@@ -61,7 +62,7 @@ const clusterPlugin: FastifyPluginAsync = async (instance) => {
     instanceId,
     instanceTtlMs: fastify.realtimeConfig.realtime.instanceTtlMs,
     typingTimeoutMs: fastify.realtimeConfig.realtime.typingTimeoutMs,
-    history: { windowMs: recoveryWindowMs, events: recoveryEvents },
+    history: limits,
     typingRatePerSec: fastify.realtimeConfig.realtime.typingRatePerSec,
     registry: fastify.wsRegistry,
     log: fastify.log.child({ component: 'cluster' }),

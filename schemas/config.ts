@@ -89,6 +89,7 @@ export const RealtimeLimits = Type.Object(
     membershipCacheMs: Count(5000, 0, 'How long channel membership may be cached'),
     recoveryWindowMs: Count(120000, 0, 'How far back a reconnect with ?since= may recover missed application events'),
     recoveryEvents: Count(10000, 0, 'How many application events the history keeps for ?since=; 0 keeps none'),
+    recoveryMaxBytes: Count(67108864, 0, 'About how many bytes the history of ?since= may take (frames and audiences); past it the oldest events go (this service\'s addition to the contract)'),
     presenceScope: Type.Union([Type.Literal('everyone'), Type.Literal('subscribed')], {
       default: 'everyone',
       description: 'Who receives presence changes: everyone (every connected user) or subscribed (the connections that sent presence:subscribe for the user)',

@@ -47,6 +47,7 @@ t.test('defaults match the contract’s tables', async (t) => {
       // This service's own, beside the contract's table: HTTP rate limit and metrics labels.
       httpRateLimitPerMin: 600,
       metricsEventTypes: 50,
+      recoveryMaxBytes: 67108864,
     },
     'section 6: limits',
   )
@@ -90,6 +91,7 @@ t.test('every variable of the tables is read', async (t) => {
     ROOMLER__REALTIME__MEMBERSHIP_CACHE_MS: '0',
     ROOMLER__REALTIME__RECOVERY_WINDOW_MS: '30000',
     ROOMLER__REALTIME__RECOVERY_EVENTS: '500',
+    ROOMLER__REALTIME__RECOVERY_MAX_BYTES: '1048576',
     ROOMLER__REALTIME__INSTANCE_TTL_MS: '9000',
     ROOMLER__REALTIME__PRESENCE_SCOPE: 'subscribed',
     ROOMLER__REALTIME__MAX_PRESENCE_SUBSCRIPTIONS: '50',
@@ -124,6 +126,7 @@ t.test('every variable of the tables is read', async (t) => {
     membershipCacheMs: 0,
     recoveryWindowMs: 30000,
     recoveryEvents: 500,
+    recoveryMaxBytes: 1048576,
     presenceScope: 'subscribed',
     maxPresenceSubscriptions: 50,
     instanceTtlMs: 9000,

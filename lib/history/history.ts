@@ -5,7 +5,8 @@ import type { Audience } from '../delivery/broker.js'
  * since, in order (each a frame with its offset), and `upTo`, the offset of
  * the last event the history held when it was read: a live event at or
  * before it was replayed already. Or `recovered: false`: the history does not
- * reach back to `since` (or `since` is not one of its offsets).
+ * reach back to `since` (or `since` is not one of its offsets, or the replay
+ * would cost more than its budget).
  */
 export type Replay = { readonly recovered: true; readonly frames: readonly string[]; readonly upTo: string } | { readonly recovered: false }
 
@@ -30,31 +31,33 @@ export interface History {
  * open: named (or everyone), and not excluded. A channel's members are the
  * ones the event was delivered to when published (so one who joined later
  * is not among them); `channel` is checked by the caller (one who left
- * since gets nothing).
+ * since gets nothing). `users`, when given, is `audience.users` as a set
+ * (built once per entry when it was kept): O(1) per entry, whatever the
+ * audience's size. Without it the list is searched.
  */
-export function addressed(audience: Audience, userId: string): boolean {
+export function addressed(audience: Audience, userId: string, users?: ReadonlySet<string>): boolean {
   if (audience.exclude !== undefined && audience.exclude.has(userId)) return false
   if ('everyone' in audience) return true
-  return audience.users.includes(userId)
+  return users !== undefined ? users.has(userId) : audience.users.includes(userId)
 }
 
-/** The replay of the entries after `since`, for one user: channel events only while they are still a member. */
-export async function replayFor<E extends { readonly audience: Audience; readonly frame: string }>(
-  entries: readonly E[],
-  userId: string,
-  isMember: IsMember,
-): Promise<string[]> {
+/** An event addressed to the user: its frame, and its channel (if any) to check membership of now. */
+export interface Addressed {
+  readonly frame: string
+  readonly channel: string | undefined
+}
+
+/** The frames of events addressed to a user, in order: channel events only while they are still a member (one check per channel). */
+export async function stillMemberFrames(entries: readonly Addressed[], userId: string, isMember: IsMember): Promise<string[]> {
   const frames: string[] = []
   const stillMember = new Map<string, boolean>()
-  for (const entry of entries) {
-    if (!addressed(entry.audience, userId)) continue
-    const channel = 'users' in entry.audience ? entry.audience.channel : undefined
+  for (const { frame, channel } of entries) {
     if (channel !== undefined) {
       let member = stillMember.get(channel)
       if (member === undefined) stillMember.set(channel, (member = await isMember(channel, userId)))
       if (!member) continue
     }
-    frames.push(entry.frame)
+    frames.push(frame)
   }
   return frames
 }

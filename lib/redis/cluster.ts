@@ -18,7 +18,7 @@ export interface RedisClusterOptions {
   instanceId: string
   instanceTtlMs: number
   typingTimeoutMs: number
-  /** RECOVERY_WINDOW_MS and RECOVERY_EVENTS. */
+  /** RECOVERY_WINDOW_MS, RECOVERY_EVENTS and RECOVERY_MAX_BYTES. */
   history: HistoryLimits
   /** TYPING_RATE_PER_SEC, held per user across instances in Redis. */
   typingRatePerSec: number
@@ -68,7 +68,9 @@ export async function startRedisCluster(options: RedisClusterOptions) {
   const sub = connection(options.url, `roomler-rt-sub:${instanceId}`)
   // The history's reader blocks on the stream; a read that outlives its block by this much is a dead connection.
   const reader = connection(options.url, `roomler-rt-read:${instanceId}`, READ_BLOCK_MS + COMMAND_TIMEOUT_MS)
-  const history = new RedisHistory(redis, reader, keys, options.history, log)
+  // Resumes page through the stream on their own connection: a long one never delays the heartbeat or an append.
+  const replayer = connection(options.url, `roomler-rt-replay:${instanceId}`)
+  const history = new RedisHistory(redis, reader, keys, options.history, log, replayer)
   const broker = new RedisBroker(redis, sub, keys, instanceId, log, history)
   const presence = new RedisClusterPresence(redis, keys, instanceId)
   const typing = new RedisTypingState(redis, keys, options.typingTimeoutMs, options.typingRatePerSec)
@@ -104,7 +106,7 @@ export async function startRedisCluster(options: RedisClusterOptions) {
   options.registry.watch((userId, here) => broker.announceUser(userId, here))
 
   // The first connect may fail (Redis down at start): the instance serves its own connections meanwhile.
-  await Promise.all([redis.connect().catch(() => {}), sub.connect().catch(() => {}), reader.connect().catch(() => {})])
+  await Promise.all([redis.connect().catch(() => {}), sub.connect().catch(() => {}), reader.connect().catch(() => {}), replayer.connect().catch(() => {})])
 
   async function catchUp(reason: string) {
     try {
@@ -172,6 +174,7 @@ export async function startRedisCluster(options: RedisClusterOptions) {
   redis.on('error', () => {}) // reported by the heartbeat, once per outage
   sub.on('error', () => {})
   reader.on('error', () => {})
+  replayer.on('error', () => {})
   redis.on('close', () => {
     up = false
   })
@@ -214,6 +217,7 @@ export async function startRedisCluster(options: RedisClusterOptions) {
       redis.disconnect()
       sub.disconnect()
       reader.disconnect()
+      replayer.disconnect()
     },
   }
 }

@@ -1,15 +1,43 @@
 import type { Redis } from 'ioredis'
 import type { Audience, DeliverLocally, Outbound } from '../delivery/broker.js'
-import { NOT_RECOVERED, replayFor, type History, type IsMember, type Replay } from '../history/history.js'
+import { NOT_RECOVERED, type History, type IsMember, type Replay } from '../history/history.js'
 import { newEpoch, type HistoryLimits } from '../history/history-memory.js'
-import { idParts, offsetOf, parseOffset, START_ID, withOffset } from '../history/offsets.js'
+import { offsetOf, parseOffset, START_ID, withOffset } from '../history/offsets.js'
+import { decode, encodeAudience, type RawEntry } from './history-entries.js'
+import { CONCURRENT_REPLAYS, REPLAY_MAX_BYTES, replayStream, Turns } from './history-replay.js'
 import type { RedisKeys } from './keys.js'
 
-/** KEYS: stream, epoch. ARGV: proposed epoch, max length, type, audience, payload, publish id. → the entry's id */
+/**
+ * KEYS: stream, epoch, count. ARGV: proposed epoch, max length, type,
+ * audience, payload, publish id. → the entry's id, `<Redis's time in ms>-<count>`:
+ * the count of entries ever appended, so that a resume knows from the
+ * stream's own counts (entries added, length) whether anything after its
+ * `since` was trimmed. Should an id not come after the last (Redis's clock
+ * went back, or the count was lost), the next millisecond after the last
+ * entry is taken and the count set again from the stream's.
+ */
 const APPEND = `
 redis.call('SET', KEYS[2], ARGV[1], 'NX')
 local epoch = redis.call('GET', KEYS[2])
-return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', epoch, 't', ARGV[3], 'a', ARGV[4], 'p', ARGV[5], 'i', ARGV[6])
+local n = redis.call('INCR', KEYS[3])
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local function add(id)
+  return redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], id, 'e', epoch, 't', ARGV[3], 'a', ARGV[4], 'p', ARGV[5], 'i', ARGV[6])
+end
+local id = add(string.format('%d-%d', ms, n))
+if type(id) == 'table' and id.err then
+  local info = redis.call('XINFO', 'STREAM', KEYS[1])
+  local last, added = '0-0', 0
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then last = info[i + 1] elseif info[i] == 'entries-added' then added = info[i + 1] end
+  end
+  local lastMs = tonumber(string.match(last, '^(%d+)-'))
+  redis.call('SET', KEYS[3], added + 1)
+  id = add(string.format('%d-%d', math.max(ms, lastMs + 1), added + 1))
+  if type(id) == 'table' and id.err then return redis.error_reply(id.err) end
+end
+return id
 `
 
 /** An append whose answer is this late may still land: ioredis's words for it. */
@@ -21,48 +49,23 @@ const MAX_DELIVERED_ALONE = 10_000
 export const READ_BLOCK_MS = 1000
 /** Entries read at once by the live reader. */
 const READ_COUNT = 500
-/** The stream keeps at least this many entries (approximately), so that a reader that fell behind still finds its next. */
+/** The stream keeps at least this many entries (approximately; fewer when RECOVERY_MAX_BYTES says so), so that a reader that fell behind still finds its next. */
 const MIN_STREAM_LENGTH = 1000
-
-interface Entry {
-  readonly id: string
-  /** Who appended it: `<instance's epoch>.<sequence>`. */
-  readonly publishId: string
-  readonly epoch: string
-  readonly type: string
-  readonly audience: Audience
-  readonly frame: string
-}
-
-type RawEntry = [id: string, fields: string[]]
+/** Whatever the bytes, the stream keeps this many entries: it is the transport too, and a reader behind by fewer misses none. */
+const FLOOR_STREAM_LENGTH = 100
+/** What an entry costs besides its fields (Redis's own bookkeeping), for the byte bound. */
+const ENTRY_OVERHEAD = 64
+/** How fast the average entry size follows the sizes appended here (a weight of 1/8 for the newest). */
+const SIZE_WEIGHT = 1 / 8
 
 export interface HistoryLog {
   warn(obj: object, msg: string): void
 }
 
-function encodeAudience(audience: Audience): string {
-  const exclude = audience.exclude && audience.exclude.size > 0 ? [...audience.exclude] : undefined
-  if ('everyone' in audience) return JSON.stringify({ e: 1, x: exclude })
-  return JSON.stringify({ u: audience.users, x: exclude, c: audience.channel })
-}
-
-function decodeAudience(text: string): Audience {
-  const a = JSON.parse(text) as { e?: 1; u?: string[]; x?: string[]; c?: string }
-  const exclude = a.x ? new Set(a.x) : undefined
-  return a.e ? { everyone: true, exclude } : { users: a.u ?? [], exclude, channel: a.c }
-}
-
-function decode([id, fields]: RawEntry): Entry {
-  const f: Record<string, string> = {}
-  for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!
-  const epoch = f.e ?? ''
-  return { id, publishId: f.i ?? '', epoch, type: f.t ?? '', audience: decodeAudience(f.a ?? '{}'), frame: withOffset(f.p ?? '{}', offsetOf(epoch, id)) }
-}
-
 /**
  * The shared history of application events, and their transport between
  * instances: one Redis stream. A publish is one append (trimmed to about
- * RECOVERY_EVENTS, and by age on each heartbeat); every instance reads the
+ * RECOVERY_EVENTS and RECOVERY_MAX_BYTES, and by age on each heartbeat); every instance reads the
  * stream from the last entry it delivered, so an instance whose connection
  * to Redis blipped goes on from where it stopped instead of losing what was
  * published meanwhile. Offsets are the stream's ids, with the stream's epoch
@@ -95,7 +98,12 @@ export class RedisHistory implements History {
   #closed = false
   /** The reader must look at the epoch again (Redis may have restarted empty). */
   #checkEpoch = true
-  readonly #proposedEpoch = newEpoch()
+  /** Names this instance's appends (publish ids); never an epoch. */
+  readonly #tag = newEpoch()
+  /** The average size of an entry appended here: RECOVERY_MAX_BYTES over it is the stream's length. */
+  #averageBytes = 0
+  /** Resumes read the stream a few at a time. */
+  readonly #replays = new Turns(CONCURRENT_REPLAYS)
 
   constructor(
     private readonly redis: Redis,
@@ -103,9 +111,11 @@ export class RedisHistory implements History {
     private readonly keys: RedisKeys,
     private readonly limits: HistoryLimits,
     private readonly log: HistoryLog,
+    /** Resumes read the stream here: not on the connection of the heartbeat and the appends. */
+    private readonly replayer: Redis = redis,
   ) {
     // EVALSHA, not the script's text with every event.
-    if (!('roomlerHistoryAppend' in redis)) redis.defineCommand('roomlerHistoryAppend', { numberOfKeys: 2, lua: APPEND })
+    if (!('roomlerHistoryAppend' in redis)) redis.defineCommand('roomlerHistoryAppend', { numberOfKeys: 3, lua: APPEND })
   }
 
   /** Whether the reader is reading: events of every instance reach this one's connections. */
@@ -121,10 +131,12 @@ export class RedisHistory implements History {
 
   /** Appends an event; the reader delivers it (here too), in the stream's order. */
   append(audience: Audience, event: Outbound): void {
-    const max = String(Math.max(this.limits.events, MIN_STREAM_LENGTH))
-    const publishId = `${this.#proposedEpoch}.${++this.#appended}`
+    const publishId = `${this.#tag}.${++this.#appended}`
+    const encoded = encodeAudience(audience)
+    const max = String(this.#maxLength(ENTRY_OVERHEAD + encoded.length + event.payload.length + event.type.length + publishId.length))
+    // A fresh epoch proposed each time: a Redis that restarted empty gets one no offset ever had.
     ;(this.redis as Redis & { roomlerHistoryAppend: (...args: string[]) => Promise<string> })
-      .roomlerHistoryAppend(this.keys.history, this.keys.historyEpoch, this.#proposedEpoch, max, event.type, encodeAudience(audience), event.payload, publishId)
+      .roomlerHistoryAppend(this.keys.history, this.keys.historyEpoch, this.keys.historyCount, newEpoch(), max, event.type, encoded, event.payload, publishId)
       .catch((error: unknown) => {
         if (this.#unshared === 0) this.log.warn({ err: error }, 'could not append an application event to the shared history; delivered here only')
         // A late answer is no answer: the append may land all the same, and then it is not delivered here again.
@@ -143,30 +155,24 @@ export class RedisHistory implements History {
 
   async replay(since: string, userId: string, isMember: IsMember): Promise<Replay> {
     const position = parseOffset(since)
-    const { events, windowMs } = this.limits
+    const { events, replayMaxBytes = REPLAY_MAX_BYTES } = this.limits
     if (position === null || events === 0) return NOT_RECOVERED
-    const start = position.id === START_ID
-    if (!start && Date.now() - position.ms > windowMs) return NOT_RECOVERED
     try {
-      const key = this.keys.history
-      const [[, epoch], [, at], [, after]] = (await this.redis
-        .pipeline()
-        .get(this.keys.historyEpoch)
-        .xrange(key, position.id, position.id)
-        .xrange(key, `(${position.id}`, '+', 'COUNT', events + 1)
-        .exec()) as [[null, string | null], [null, RawEntry[]], [null, RawEntry[]]]
-      if (epoch !== position.epoch) return NOT_RECOVERED
-      // `since` itself is still kept, so everything after it is (the stream is trimmed from its oldest end).
-      if (start ? !(await this.#untrimmed()) : at.length === 0) return NOT_RECOVERED
-      if (after.length > events) return NOT_RECOVERED
-      const missed = after.map(decode)
-      if (missed.some((entry) => entry.epoch !== epoch)) return NOT_RECOVERED
-      if (start && missed.length > 0 && Date.now() - idParts(missed[0]!.id)[0] > windowMs) return NOT_RECOVERED
-      const upTo = offsetOf(epoch, missed.at(-1)?.id ?? position.id)
-      return { recovered: true, frames: await replayFor(missed, userId, isMember), upTo }
+      return await this.#replays.run(() => replayStream(this.replayer, this.keys, { events, replayMaxBytes }, position, userId, isMember))
     } catch {
       return NOT_RECOVERED
     }
+  }
+
+  /**
+   * The stream's length after an append of `bytes`: RECOVERY_EVENTS (or the
+   * reader's minimum), and no more than RECOVERY_MAX_BYTES holds at the
+   * average size of the entries appended here.
+   */
+  #maxLength(bytes: number): number {
+    this.#averageBytes = this.#averageBytes === 0 ? bytes : this.#averageBytes + (bytes - this.#averageBytes) * SIZE_WEIGHT
+    const byBytes = Math.max(FLOOR_STREAM_LENGTH, Math.floor(this.limits.maxBytes / this.#averageBytes))
+    return Math.min(Math.max(this.limits.events, MIN_STREAM_LENGTH), byBytes)
   }
 
   /** Drops what is older than RECOVERY_WINDOW_MS (each heartbeat; approximate, as Redis trims whole nodes). */
@@ -177,14 +183,6 @@ export class RedisHistory implements History {
   close(): void {
     this.#closed = true
     this.#deliver = null
-  }
-
-  /** Nothing was ever trimmed from the stream (a resume from its very start). */
-  async #untrimmed(): Promise<boolean> {
-    const info = (await this.redis.call('XINFO', 'STREAM', this.keys.history).catch(() => null)) as unknown[] | null
-    if (info === null) return true
-    const field = (name: string) => info[info.indexOf(name) + 1]
-    return field('length') === field('entries-added')
   }
 
   /** The reader's loop: from the last entry delivered here, in order, for as long as the instance runs. */
@@ -212,7 +210,7 @@ export class RedisHistory implements History {
 
   /** The stream's epoch; a new one (Redis restarted empty) is read from its start. */
   async #readEpoch(): Promise<void> {
-    await this.reader.set(this.keys.historyEpoch, this.#proposedEpoch, 'NX')
+    await this.reader.set(this.keys.historyEpoch, newEpoch(), 'NX')
     const epoch = await this.reader.get(this.keys.historyEpoch)
     if (epoch === null) throw new Error('no epoch')
     if (this.#epoch === null) {

@@ -44,6 +44,10 @@ export class RedisKeys {
   get historyEpoch() {
     return `${this.prefix}he`
   }
+  /** Integer: how many entries were appended to the history stream; each entry's id ends with its count. */
+  get historyCount() {
+    return `${this.prefix}hn`
+  }
   /** Channel every instance hears. */
   get everyone() {
     return `${this.prefix}all`

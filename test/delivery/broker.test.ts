@@ -40,7 +40,7 @@ interface BrokerFactory {
 }
 
 const MARKER = 'test:marker'
-const HISTORY = { windowMs: 120_000, events: 100 }
+const HISTORY = { windowMs: 120_000, events: 100, maxBytes: 64 * 1024 * 1024 }
 
 /** An instance as the suite sees it: the users it holds, and everything its broker handed back. */
 class Node {
