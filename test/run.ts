@@ -30,6 +30,7 @@ const HEAVY = [
   'test/faults/instance-loss.test.ts',
   'test/e2e-browser.test.ts',
   'test/package.test.ts',
+  'test/host/real-host-metrics.test.ts',
   'test/deploy.test.ts',
   'test/bench-smoke.test.ts',
   'test/polyglot/polyglot.test.ts',
