@@ -7,7 +7,8 @@
 // load (timers and heartbeats: a window of one heartbeat period), then a
 // closed loop of keep-alive GETs of the host's route (bench/host-load.mjs):
 // requests/s and server CPU µs per request. Variants alternate, the order
-// rotating each run; figures are medians. Server on CPU 0, generators on
+// rotating each run; figures are medians. Then bench/host-inject.mjs: the
+// per-request cost of both hosts in one process, without network or scheduler. Server on CPU 0, generators on
 // CPU 1; every process stopped by its PID. Writes bench/results/host.{json,md}.
 import { execFileSync } from 'node:child_process'
 import { cpus, loadavg, totalmem } from 'node:os'
@@ -15,7 +16,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { signToken, userId } from './lib/common.mjs'
-import { GEN_CPU, SERVER_CPU, killAll, sleep, startNode } from './lib/procs.mjs'
+import { GEN_CPU, SERVER_CPU, killAll, pinned, sleep, startNode } from './lib/procs.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..')
@@ -77,6 +78,16 @@ for (let run = 0; run < cfg.runs; run++) {
   }
 }
 
+// The same two hosts in one process, inject() batches alternating (bench/host-inject.mjs): the per-request cost without the scheduler.
+const injectArgs = [process.execPath, join(here, 'host-inject.mjs')]
+const injected = JSON.parse(
+  execFileSync(pinned ? 'taskset' : injectArgs[0], pinned ? ['-c', SERVER_CPU, ...injectArgs] : injectArgs.slice(1), {
+    env: { ...process.env, ...(quick ? { BENCH_INJECT_ROUNDS: '4', BENCH_INJECT_BATCH: '300' } : {}) },
+    encoding: 'utf8',
+  }).trim().split('\n').pop(),
+)
+log('inject', JSON.stringify(injected))
+
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b)
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
@@ -102,11 +113,13 @@ const md = [
   header,
   `|---|${VARIANTS.map(() => '---:').join('|')}|---:|---:|`,
   ...lines,
+  '',
+  `In one process, app.inject() batches alternating (${injected.rounds} rounds of ${injected.batch} GETs each): host alone ${injected.aloneUsPerRequest.toFixed(1)} µs, with roomler-realtime ${injected.embeddedUsPerRequest.toFixed(1)} µs CPU per request; median ratio of the rounds ${((injected.medianRatio - 1) * 100).toFixed(1)} % (interquartile ${((injected.ratioP25 - 1) * 100).toFixed(1)} % to ${((injected.ratioP75 - 1) * 100).toFixed(1)} %).`,
 ].join('\n')
 console.log(`\n${md}\n`)
 const out = join(here, 'results')
 mkdirSync(out, { recursive: true })
 const name = quick ? 'host-quick' : 'host'
-writeFileSync(join(out, `${name}.json`), JSON.stringify({ cfg, machine, results }, null, 2) + '\n')
+writeFileSync(join(out, `${name}.json`), JSON.stringify({ cfg, machine, results, injected }, null, 2) + '\n')
 writeFileSync(join(out, `${name}.md`), md + '\n')
 process.exit(0)
