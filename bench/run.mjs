@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only=idle,typing,presence,instances,events,presence-scope] [-- --servers=roomler,plain-ws,uws,centrifugo]
+// npm run bench [-- --quick] [-- --only=idle,typing,presence,instances,events,presence-scope,host] [-- --servers=roomler,plain-ws,uws,centrifugo]
 // Runs every scenario against the service and its yardsticks (plain ws,
 // Socket.IO, uWebSockets.js, Centrifugo), alternating, each figure the median
 // of the runs; writes bench/results/latest.{json,md} and (full runs) the table
@@ -22,6 +22,9 @@ const root = join(here, '..')
 const argv = process.argv.slice(2)
 const quick = argv.includes('--quick')
 const arg = (name) => argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1]
+
+// The embedding cost for a host API (issue 14): a scenario of its own, bench/host.mjs.
+if (arg('only') === 'host') await import('./host.mjs')
 
 if (arg('render')) {
   const saved = JSON.parse(readFileSync(arg('render'), 'utf8'))

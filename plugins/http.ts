@@ -3,7 +3,7 @@ import fastifyRateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { notFound, sendError, useJsonErrors } from '../lib/support/http-errors.js'
 import { redactingChildLoggerFactory, realtimeLogSerializers } from '../lib/support/logging.js'
-import { OPENAPI_INFO } from '../lib/docs/openapi.js'
+import { OPENAPI_INFO, withRouteSecurity } from '../lib/docs/openapi.js'
 import type { RouteGroup } from '../lib/support/route-groups.js'
 import wsRoute from '../routes/ws.js'
 import healthRoutes from '../routes/health.js'
@@ -49,7 +49,7 @@ const httpPlugin: FastifyPluginAsync<HttpOptions> = async (fastify, options) => 
   // The host's @fastify/rate-limit when it has one (its store, its key); else one for this context only.
   if (!fastify.hasDecorator('rateLimit')) await fastify.register(fastifyRateLimit, { global: false })
   if (options.groups.openapi) {
-    await fastify.register(fastifySwagger, { openapi: structuredClone(OPENAPI_INFO) as never, decorator: 'realtimeOpenApi' })
+    await fastify.register(fastifySwagger, { openapi: structuredClone(OPENAPI_INFO) as never, decorator: 'realtimeOpenApi', transform: withRouteSecurity as never })
   }
 
   await fastify.register(routes, { groups: options.groups, notFound: options.notFound })

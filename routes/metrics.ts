@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyContextConfig, FastifyPluginAsync } from 'fastify'
 import { sendError } from '../lib/support/http-errors.js'
 import { bearerKeyCheck } from '../lib/support/bearer.js'
 import { MetricsListener } from '../lib/support/metrics-listener.js'
@@ -32,10 +32,10 @@ const metricsRoute: FastifyPluginAsync = async (instance) => {
   const schema = {
     summary: 'Prometheus text: the series of this instance (and the process, with a registry of our own)',
     tags: ['metrics'],
-    ...(check === undefined ? {} : { security: [{ metricsKey: [] }] }),
     response: { 200: { type: 'string', description: 'text/plain; version=0.0.4' }, 401: HttpError },
   }
-  fastify.get('/metrics', { schema }, async (request, reply) => {
+  const config: FastifyContextConfig = check === undefined ? {} : { openApiSecurity: [{ metricsKey: [] }] }
+  fastify.get('/metrics', { schema, config }, async (request, reply) => {
     if (!authorize(request.headers.authorization)) {
       return sendError(reply, 401, 'unauthorized', 'send the metrics key as Authorization: Bearer <METRICS_KEY>')
     }

@@ -20,11 +20,10 @@ const presenceRoute: FastifyPluginAsync = async (instance) => {
       schema: {
         summary: 'The visible presence of up to 200 users',
         tags: ['presence'],
-        security: [{ accessToken: [] }],
         querystring: PresenceQuery,
         response: { 200: PresenceAnswer, 400: HttpError, 401: HttpError, 429: HttpError },
       },
-      config: rateLimitConfig(fastify.realtimeConfig.realtime.httpRateLimitPerMin),
+      config: { ...rateLimitConfig(fastify.realtimeConfig.realtime.httpRateLimitPerMin), openApiSecurity: [{ accessToken: [] }] },
       // Before the query is validated (after the rate limit): without a valid token, the answer is 401 whatever was asked.
       preValidation: async (request, reply) => {
         try {

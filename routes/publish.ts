@@ -66,11 +66,10 @@ const publishRoute: FastifyPluginAsync = async (fastify) => {
     '/publish',
     {
       bodyLimit: PUBLISH_BODY_LIMIT,
-      config: rateLimitConfig(fastify.realtimeConfig.realtime.httpRateLimitPerMin),
+      config: { ...rateLimitConfig(fastify.realtimeConfig.realtime.httpRateLimitPerMin), openApiSecurity: [{ apiKey: [] }] },
       schema: {
         summary: 'Push one event to users, a channel’s members or everyone',
         tags: ['publish'],
-        security: [{ apiKey: [] }],
         body: PublishBody,
         response: { 202: PublishAnswer, 400: HttpError, 401: HttpError, 404: HttpError, 413: HttpError, 415: HttpError, 429: HttpError, 503: HttpError },
       },

@@ -8,7 +8,8 @@
  * - runs it: the host's own routes beside the plugin, a token the host signed
  *   with its own @fastify/jwt, the package's client connected with it, an
  *   event pushed through app.wsDispatcher;
- * - runs the same host in CommonJS, with `await import()` and with `require()`.
+ * - runs the same host in CommonJS, with `await import()` and with `require()`;
+ * - runs a host that mounts it under `prefix: '/realtime'` (prefix.mjs).
  * The repository's own dist/ is never touched: the pack runs on a copy.
  */
 import t from 'tap'
@@ -149,6 +150,19 @@ t.test('the package as a host project meets it', async (t) => {
       connectedSchema: 'connected',
       deepImport: 'ERR_PACKAGE_PATH_NOT_EXPORTED',
     }, 'roomler-realtime/schemas, /client, /asyncapi.json and /json-schema/* are exported; internals are not')
+  })
+
+  t.test('under a prefix: /realtime/ws and /realtime/health, the host’s own /health beside them', async (t) => {
+    const ran = await run(process.execPath, ['prefix.mjs'], host, 60_000)
+    t.equal(ran.code, 0, `exits 0${output(ran)}`)
+    const r = result(ran)
+    t.ok(r, r ? 'a RESULT line' : `a RESULT line\n${full(ran)}`)
+    if (!r) return
+    t.same(r.connected, { type: 'connected', data: { user_id: '64d0000000000000000000c3' } }, 'a host-signed token connects at /realtime/ws')
+    t.same(r.health, { status: 200, body: { status: 'ok' } }, 'GET /realtime/health is the plugin’s')
+    t.same(r.hostHealth, { status: 200, body: { host: 'healthy' } }, 'GET /health is the host’s')
+    t.equal(r.rootWs, 404, 'nothing of the plugin’s at the root /ws')
+    t.equal(r.closeCode, 1001, 'the host’s close: 1001')
   })
 
   for (const [script, how] of [

@@ -36,6 +36,7 @@ const HEAVY = [
   'test/e2e-cross-origin.test.ts',
   'test/package.test.ts',
   'test/client/package.test.ts',
+  'test/host/real-host-metrics.test.ts',
   'test/deploy.test.ts',
   'test/bench-smoke.test.ts',
   'test/polyglot/polyglot.test.ts',

@@ -1,3 +1,25 @@
+import type { RouteOptions } from 'fastify'
+
+/** A route's OpenAPI security requirement: scheme names of OPENAPI_INFO's components. */
+export type OpenApiSecurity = Array<Record<string, string[]>>
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * The route's security in the plugin's own document only. Not in its
+     * `schema`: a host's own @fastify/swagger also reads the plugin's routes,
+     * and its document has none of these schemes (it would throw building it).
+     */
+    openApiSecurity?: OpenApiSecurity
+  }
+}
+
+/** The `transform` of the plugin's own @fastify/swagger: each route's `config.openApiSecurity` into its operation. */
+export function withRouteSecurity({ schema, url, route }: { schema: unknown; url: string; route: RouteOptions }): { schema: unknown; url: string } {
+  const security = (route.config as { openApiSecurity?: OpenApiSecurity } | undefined)?.openApiSecurity
+  return { schema: security ? { ...(schema as object), security } : schema, url }
+}
+
 /**
  * The OpenAPI 3.1 document of the HTTP API: @fastify/swagger builds it from
  * the routes' own TypeBox schemas (the ones that validate and serialize), with
