@@ -155,3 +155,20 @@ t.test('frames past the bound before connected are each answered rate_limited on
   t.equal(refused.length, 20, 'each frame past the bound gets an answer')
   t.ok(refused.every((m) => m.data.code === 'rate_limited'), 'rate_limited')
 })
+
+t.test('frames past the rate limit before connected are answered rate_limited once connected is out', async (t) => {
+  const presence = new GatedPresenceStore()
+  const { connect, app } = await build(t, {
+    realtime: { rateLimitPerSec: 1, rateLimitBurst: 5 },
+    stores: { presence, membership: new MemoryMembershipStore() },
+  })
+  const client = await connect(objectId(), { awaitConnected: false })
+  // Fewer than the drops in a row that close the connection.
+  for (let i = 0; i < 8; i++) client.send({ type: 'ping' })
+  const metrics = internalsOf(app).realtimeMetrics
+  await eventually(() => metrics.messagesIn.get('rate_limited') === 3, WAIT_MS, 'the three past the burst refused before connected')
+  presence.release()
+  await eventually(() => client.received.filter((m) => m.type === 'pong' || m.type === 'error').length >= 8, WAIT_MS, 'every frame answered')
+  t.equal(client.received.filter((m) => m.type === 'pong').length, 5, 'the burst is handled')
+  t.same(client.received.filter((m) => m.type === 'error').map((m) => m.data.code), ['rate_limited', 'rate_limited', 'rate_limited'], 'each frame past it gets rate_limited')
+})

@@ -130,7 +130,9 @@ function admitByRate(ctx: ProtocolContext, connection: Connection): boolean {
   const verdict = connection.rate(Date.now())
   if (verdict === 'admitted') return true
   ctx.metrics.messagesIn.add('rate_limited')
-  reply(ctx, connection, RATE_LIMITED)
+  // Nothing can be sent before `connected`: the refusal is answered once it is out.
+  if (connection.holding) connection.refuseWhileHeld()
+  else reply(ctx, connection, RATE_LIMITED)
   if (verdict === 'exceeded') connection.close('POLICY_VIOLATION')
   return false
 }
