@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import { RegistrationError } from '../lib/support/config.js'
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyPluginAsync } from 'fastify'
 import { createTokenVerifier, type AccessClaims, type VerifyAccessToken } from '../lib/support/tokens.js'
@@ -28,6 +29,14 @@ const authPlugin: FastifyPluginAsync = async (fastify) => {
     })
   }
   const signer = fastify.jwt
+  // A host's @fastify/jwt with a namespace (or none of the default signer) has no `verify` of its own:
+  // every token would be refused with 401, and nothing would say why.
+  if (typeof (signer as { verify?: unknown } | undefined)?.verify !== 'function') {
+    throw new RegistrationError(
+      'ROOMLER_HOST_JWT_UNUSABLE',
+      'the host’s @fastify/jwt has no default verify (registered with a namespace?): register one without a namespace, with the secret that signs the access tokens, before roomler-realtime',
+    )
+  }
   fastify.decorateRequest('realtimeClaims', null)
   fastify.decorate('verifyAccessToken', createTokenVerifier((token) => signer.verify(token), jwt.issuer))
 }

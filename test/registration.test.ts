@@ -136,3 +136,12 @@ t.test('an option that does not exist: refused by name, with the one it probably
   const route = await refusal(t, { jwt: { secret: SECRET }, routes: { helth: false } } as Record<string, unknown>)
   t.match(route.message, /^option routes\.helth is not a route group of roomler-realtime \(did you mean routes\.health\?\)/, 'a route group that does not exist is refused too')
 })
+
+t.test('a host’s @fastify/jwt with a namespace only: refused at register, not every token refused with 401', async (t) => {
+  const error = await refusal(t, { jwt: { issuer: ISSUER } }, async (app) => {
+    await app.register(fastifyJwt, { secret: SECRET, namespace: 'admin' })
+  })
+  t.type(error, RegistrationError)
+  t.equal((error as RegistrationError).code, 'ROOMLER_HOST_JWT_UNUSABLE')
+  t.match(error.message, /namespace/)
+})
