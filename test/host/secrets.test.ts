@@ -94,3 +94,21 @@ t.test('Authorization: Bearer on /ws follows the same rules as ?token=', async (
     if (status === 401) t.equal(answer.headers['www-authenticate'], 'Bearer', `${what}: WWW-Authenticate: Bearer`)
   }
 })
+
+t.test('a plain-logger host, the plugin without a prefix: another method on /ws does not log or echo the token', async (t) => {
+  const { stream, lines } = capture()
+  const app = Fastify({ logger: { level: 'trace', stream } })
+  t.teardown(() => app.close())
+  await app.register(realtime, { jwt: { secret: SECRET, issuer: ISSUER } })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+  const token = signToken({ sub: objectId() })
+  for (const method of ['POST', 'PUT', 'PATCH', 'DELETE']) {
+    const answer = await probe(base, `/ws?token=${token}`, { method })
+    t.equal(answer.status, 404, `${method} /ws: 404`)
+    t.notOk(leaks(answer.body, token), `${method} /ws: the body does not repeat the token`)
+    t.match(JSON.parse(answer.body), { error: 'not_found', message: String }, `${method} /ws: the plugin’s JSON error shape`)
+  }
+  t.ok(lines.length > 4, `the log was captured (${lines.length} lines)`)
+  t.same(lines.filter((line) => leaks(line, token)), [], 'no log line holds the token')
+})
