@@ -3,13 +3,14 @@
  * registered on a fresh Fastify, signals handled, and a listening port. Tests
  * never import this file; they spawn it.
  */
-import Fastify from 'fastify'
+import Fastify, { type FastifyReply } from 'fastify'
 import closeWithGrace from 'close-with-grace'
 import realtime from './app.js'
 import { internalsOf } from './plugins/internals.js'
 import { ConfigError, configFromEnv, usesDevSecret } from './lib/support/config.js'
 import { DEMO_CHANNEL_ID, seedDemo } from './demo/seed.js'
 import { redactingLoggerOptions } from './lib/support/logging.js'
+import { sendError } from './lib/support/http-errors.js'
 import demoPage from './demo/page.js'
 import type { RealtimeConfig } from './schemas/config.js'
 
@@ -35,6 +36,10 @@ const app = Fastify({
   logger: redactingLoggerOptions(process.env.LOG_LEVEL ?? 'info'),
   // X-Forwarded-For is believed only from the proxies an operator names.
   trustProxy: config.app.trustedProxies.length > 0 ? config.app.trustedProxies : false,
+  // A URL the router cannot read (a bad percent-encoding) gets the JSON shape; Fastify's own body would repeat the URL, a token in it too.
+  frameworkErrors: (_error, _request, reply) => {
+    void sendError(reply as FastifyReply, 400, 'bad_request', 'the URL could not be read')
+  },
 })
 
 await app.register(realtime, { ...config, production, standalone: true })

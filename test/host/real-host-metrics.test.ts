@@ -10,14 +10,19 @@
  */
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import promClient from 'prom-client'
-import { objectId } from '../helper.js'
+import { eventually, objectId } from '../helper.js'
 import { probe } from './probe.js'
 import { PUBLISH_KEY, realHost } from './real-host-app.js'
 
 const PROMTOOL = fileURLToPath(new URL('../../.cache/bin/promtool', import.meta.url))
+const PROMTOOL_FAILED = fileURLToPath(new URL('../../.cache/promtool-build/failed', import.meta.url))
+const PROMTOOL_LOG = fileURLToPath(new URL('../../.cache/promtool-build/log', import.meta.url))
+/** How long the test waits for the background build of a fresh machine. */
+const PROMTOOL_BUILD_MS = 25 * 60_000
+t.setTimeout(PROMTOOL_BUILD_MS + 120_000)
 
 /** `promtool check metrics` on `text` (its stdin): exit code and what it printed. */
 function promtoolCheck(text: string, args: string[] = []): Promise<{ code: number | null; output: string }> {
@@ -81,8 +86,11 @@ t.test('the host’s /metrics: its series and the plugin’s in one registry, an
   const types = [...text.matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1]!)
   t.same(types.filter((name, i) => types.indexOf(name) !== i), [], 'every series family once')
 
+  // scripts/test.sh builds promtool in the background on a fresh machine: wait for it, or for its failure.
+  await eventually(() => existsSync(PROMTOOL) || existsSync(PROMTOOL_FAILED), PROMTOOL_BUILD_MS, 'promtool built by scripts/test.sh').catch(() => {})
   if (!existsSync(PROMTOOL)) {
-    t.fail(`no promtool at .cache/bin/promtool: scripts/test.sh builds it (go install github.com/prometheus/prometheus/cmd/promtool)`)
+    const log = existsSync(PROMTOOL_LOG) ? readFileSync(PROMTOOL_LOG, 'utf8').slice(-2000) : '(no build log)'
+    t.fail(`no promtool at .cache/bin/promtool: scripts/test.sh builds it (go install github.com/prometheus/prometheus/cmd/promtool)\n${log}`)
     return
   }
   // Exit 1 is unparsable text; 3 is lint findings only.

@@ -59,6 +59,10 @@ t.test('the standalone server: no variant logs or echoes the token; unknown rout
     t.equal(answer.status, variant.status, `${variant.what}: ${variant.status}`)
     t.notOk(leaks(answer.body, token), `${variant.what}: the body does not repeat the token`)
   }
+  const badUrl = await probe(server.url, `/ws/${token}%zz`)
+  t.equal(badUrl.status, 400, 'a URL the router cannot read: 400')
+  t.notOk(leaks(badUrl.body, token), 'its body does not repeat the token in the path')
+  t.match(JSON.parse(badUrl.body), { error: 'bad_request', message: String }, 'in the JSON error shape')
   const unknown = await probe(server.url, `/no/such/route?token=${token}`)
   t.same(JSON.parse(unknown.body), { error: 'not_found', message: 'no such route' }, 'the service’s own 404, without the URL')
   const upgradeOnDemo = await probe(server.url, `/?token=${token}`, { upgrade: true })
