@@ -11,8 +11,8 @@ export interface PresenceRouteHandlers {
    * performance.now() when it was published here (absent from elsewhere).
    */
   deliver(userId: string, presence: VisiblePresence, payload: string, publishedAt?: number): void
-  /** Changes may have been missed (the route was cut off): tell the watchers here whatever differs from what `read` says now. */
-  catchUp(read: ReadPresences): Promise<void>
+  /** Changes may have been missed (the route was cut off): tell the watchers here whatever differs from what `read` says now; `only`: of these users (those still watched), else of every watched user. */
+  catchUp(read: ReadPresences, only?: readonly string[]): Promise<void>
 }
 
 /**

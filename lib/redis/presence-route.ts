@@ -94,18 +94,33 @@ export class RedisPresenceRoute implements PresenceRoute {
   async resubscribe(): Promise<void> {
     // Whatever fails is tried again at the next heartbeat.
     for (const userId of this.#watched) this.#unsure.add(userId)
-    await this.retry()
+    // The cluster catches every watched user up right after (`catchUp`).
+    await this.#retry(false)
   }
 
-  /** The heartbeat, with Redis up: the subscribes and unsubscribes that failed while the connection stayed up, again. */
-  async retry(): Promise<void> {
+  /**
+   * The heartbeat, with Redis up: the subscribes and unsubscribes that failed
+   * while the connection stayed up, again. A subscriber of those users was
+   * already answered (presence:state) while their channel was not heard: the
+   * changes made meanwhile are caught up once it is.
+   */
+  retry(): Promise<void> {
+    return this.#retry(true)
+  }
+
+  async #retry(catchUp: boolean): Promise<void> {
     if (this.#unsure.size === 0 && this.#dropped.size === 0) return
     const unsure = [...this.#unsure].filter((userId) => this.#watched.has(userId))
     this.#unsure.clear()
-    await this.#subscribeAll(unsure).catch(() => {
+    try {
+      await this.#subscribeAll(unsure)
+    } catch {
       // Next heartbeat, then.
       for (const userId of unsure) if (this.#watched.has(userId)) this.#unsure.add(userId)
-    })
+      return
+    }
+    // Failing, it is tried at the next heartbeat's settle round or outage; the channel is heard meanwhile.
+    if (catchUp && unsure.length > 0) await this.#catchUp(unsure).catch(() => {})
   }
 
   async #subscribeAll(userIds: string[]): Promise<void> {
@@ -122,12 +137,17 @@ export class RedisPresenceRoute implements PresenceRoute {
   }
 
   /** Whatever was published while this instance could not hear: its watchers are told what differs from Redis now. */
-  async catchUp(): Promise<void> {
+  catchUp(): Promise<void> {
+    return this.#catchUp()
+  }
+
+  /** `only`: these users (the others' channels were heard all along). */
+  async #catchUp(only?: readonly string[]): Promise<void> {
     await this.#handlers?.catchUp(async (userIds) => {
       if (userIds.length === 0) return []
       const values = await this.pub.hmget(this.keys.presence, ...userIds)
       return values.map((value) => (isChosenPresence(value) ? value : undefined))
-    })
+    }, only)
   }
 
   /** Users watched here (their channels are wanted). */
