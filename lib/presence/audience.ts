@@ -58,7 +58,7 @@ export class SubscriberAudience implements PresenceAudience {
     private readonly route: PresenceRoute,
     private readonly metrics: Metrics,
   ) {
-    this.watchers = new PresenceWatchers((userId, watched) => (watched ? this.#open(userId) : this.#close(userId)))
+    this.watchers = new PresenceWatchers((userIds, watched) => (watched ? this.#open(userIds) : this.#close(userIds)))
     route.start({
       deliver: (userId, presence, payload, publishedAt) => this.#deliver(userId, presence, payload, publishedAt),
       catchUp: (read, only) => this.#catchUp(read, only),
@@ -94,22 +94,25 @@ export class SubscriberAudience implements PresenceAudience {
     if (this.watchers.isWatched(userId) && !this.#told.has(userId)) this.#told.set(userId, presence)
   }
 
-  #open(userId: string): void {
-    const opening = this.route.watch(userId).then(
+  /** Users newly watched here, together: one route opening (one SUBSCRIBE) for all. */
+  #open(userIds: string[]): void {
+    const opening = this.route.watch(userIds).then(
       () => {},
       () => {},
     )
-    this.#opening.set(userId, opening)
+    for (const userId of userIds) this.#opening.set(userId, opening)
     void opening.then(() => {
-      if (this.#opening.get(userId) === opening) this.#opening.delete(userId)
+      for (const userId of userIds) if (this.#opening.get(userId) === opening) this.#opening.delete(userId)
     })
   }
 
-  #close(userId: string): void {
-    this.#told.delete(userId)
-    this.#heardAt.delete(userId)
-    this.#opening.delete(userId)
-    this.route.unwatch(userId)
+  #close(userIds: string[]): void {
+    for (const userId of userIds) {
+      this.#told.delete(userId)
+      this.#heardAt.delete(userId)
+      this.#opening.delete(userId)
+    }
+    this.route.unwatch(userIds)
   }
 
   #deliver(userId: string, presence: VisiblePresence, payload: string, publishedAt?: number): void {

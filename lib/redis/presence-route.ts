@@ -10,8 +10,8 @@ export interface PresenceRouteLog {
 /** Where a presence change came to this instance from: the channel every instance hears, or the user's own. */
 export type PresenceHeardOn = 'everyone' | 'subscribers'
 
-/** Channels named in one SUBSCRIBE when the subscription comes back. */
-const RESUBSCRIBE_BATCH = 1000
+/** Channels named in one SUBSCRIBE or UNSUBSCRIBE at most. */
+const CHANNEL_BATCH = 1000
 
 /**
  * PRESENCE_SCOPE=subscribed over Redis: one pub/sub channel per user
@@ -74,20 +74,37 @@ export class RedisPresenceRoute implements PresenceRoute {
     )
   }
 
-  async watch(userId: string): Promise<void> {
-    this.#watched.add(userId)
-    this.#dropped.delete(userId)
-    // Redis away: subscribed with the rest when the subscription is back (`resubscribe`); else at the next heartbeat (`retry`).
-    await this.sub.subscribe(this.keys.presenceOf(userId)).catch(() => {
-      if (this.#watched.has(userId)) this.#unsure.add(userId)
-    })
+  /** The users one presence:subscribe made watched here: one SUBSCRIBE (per CHANNEL_BATCH). */
+  async watch(userIds: readonly string[]): Promise<void> {
+    for (const userId of userIds) {
+      this.#watched.add(userId)
+      this.#dropped.delete(userId)
+    }
+    const waits: Promise<void>[] = []
+    for (let i = 0; i < userIds.length; i += CHANNEL_BATCH) {
+      const batch = userIds.slice(i, i + CHANNEL_BATCH)
+      // Redis away: subscribed with the rest when the subscription is back (`resubscribe`); else at the next heartbeat (`retry`).
+      waits.push(
+        this.sub.subscribe(...batch.map((userId) => this.keys.presenceOf(userId))).then(
+          () => {},
+          () => {
+            for (const userId of batch) if (this.#watched.has(userId)) this.#unsure.add(userId)
+          },
+        ),
+      )
+    }
+    await Promise.all(waits)
   }
 
-  unwatch(userId: string): void {
-    this.#watched.delete(userId)
-    this.sub.unsubscribe(this.keys.presenceOf(userId)).catch(() => {
-      if (!this.#watched.has(userId)) this.#dropped.add(userId)
-    })
+  /** The users one presence:unsubscribe or close left unwatched here: one UNSUBSCRIBE (per CHANNEL_BATCH). */
+  unwatch(userIds: readonly string[]): void {
+    for (const userId of userIds) this.#watched.delete(userId)
+    for (let i = 0; i < userIds.length; i += CHANNEL_BATCH) {
+      const batch = userIds.slice(i, i + CHANNEL_BATCH)
+      this.sub.unsubscribe(...batch.map((userId) => this.keys.presenceOf(userId))).catch(() => {
+        for (const userId of batch) if (!this.#watched.has(userId)) this.#dropped.add(userId)
+      })
+    }
   }
 
   /** The subscription is back: every watched user's channel again, none of the others. */
@@ -133,7 +150,7 @@ export class RedisPresenceRoute implements PresenceRoute {
       })
     }
     const channels = userIds.map((userId) => this.keys.presenceOf(userId))
-    for (let i = 0; i < channels.length; i += RESUBSCRIBE_BATCH) await this.sub.subscribe(...channels.slice(i, i + RESUBSCRIBE_BATCH))
+    for (let i = 0; i < channels.length; i += CHANNEL_BATCH) await this.sub.subscribe(...channels.slice(i, i + CHANNEL_BATCH))
   }
 
   /** Whatever was published while this instance could not hear: its watchers are told what differs from Redis now. */

@@ -9,6 +9,8 @@
  *   made in between reach the subscriber then, not at the next change.
  * - A change heard on the subscriber connection while presence:state is read
  *   on the command connection wins over the older read.
+ * - One presence:subscribe (unsubscribe, close) of many users is one
+ *   SUBSCRIBE (UNSUBSCRIBE), as Redis counts its commands.
  */
 import t from 'tap'
 import { Redis } from 'ioredis'
@@ -121,4 +123,35 @@ t.test('a change heard while presence:state is being read wins over the older re
   await changeElsewhere(other, ursula, 'online')
   await eventually(() => w.told.length === 1, 2000, 'her coming back is heard')
   t.same(w.told, [{ user_id: ursula, presence: 'online' }], 'as a change')
+})
+
+/** How many times Redis ran `command` (INFO commandstats). */
+async function calls(admin: Redis, command: string): Promise<number> {
+  const info = String(await admin.info('commandstats'))
+  return Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(info)?.[1] ?? 0)
+}
+
+async function numsub(admin: Redis, userIds: readonly string[]): Promise<number[]> {
+  const reply = (await admin.pubsub('NUMSUB', ...userIds.map((userId) => keys.presenceOf(userId)))) as Array<string | number>
+  return reply.filter((_, i) => i % 2 === 1).map(Number)
+}
+
+t.test('one presence:subscribe of new users is one SUBSCRIBE; an unsubscribe, and a close, one UNSUBSCRIBE each', async (t) => {
+  const { redis, other, pub, subAt } = await setup(t)
+  const sub = subAt(redis.url)
+  const audience = new SubscriberAudience(new RedisPresenceRoute(pub, sub, keys, 'here', quiet), noMetrics)
+  const subscriptions = new PresenceSubscriptions({ presencesFor: async (_own: string, userIds: readonly string[]) => userIds.map(() => 'offline' as Presence) } as unknown as PresenceService, audience, 100)
+  const [asker, ...users] = ids()
+  const w = watcher(asker)
+  const subscribes = await calls(other, 'subscribe')
+  await subscriptions.subscribe(w, users)
+  t.equal((await calls(other, 'subscribe')) - subscribes, 1, `${users.length} users watched here: one SUBSCRIBE`)
+  t.same(await numsub(other, users), users.map(() => 1), 'every channel is held')
+  const unsubscribes = await calls(other, 'unsubscribe')
+  subscriptions.unsubscribe(w, users.slice(0, 3))
+  await eventually(async () => (await numsub(other, users.slice(0, 3))).every((n) => n === 0), 2000, 'the three channels were let go')
+  t.equal((await calls(other, 'unsubscribe')) - unsubscribes, 1, 'three users unsubscribed: one UNSUBSCRIBE')
+  subscriptions.forget(w)
+  await eventually(async () => (await numsub(other, users)).every((n) => n === 0), 2000, 'the rest were let go with the close')
+  t.equal((await calls(other, 'unsubscribe')) - unsubscribes, 2, 'the close: one UNSUBSCRIBE more')
 })
