@@ -43,9 +43,13 @@ export class SubscriberAudience implements PresenceAudience {
   readonly watchers: PresenceWatchers
   /** What the watchers here were last told of each watched user's visible presence (absent: offline). */
   readonly #told = new Map<string, VisiblePresence>()
-  /** When (`#clock`) each watched user's last change was delivered here: a read begun before it is older than what watchers know. */
-  readonly #toldAt = new Map<string, number>()
-  /** Counts the changes delivered here. */
+  /**
+   * When (`#clock`) a change of each watched user was last heard here, told or
+   * not (one that matched what they knew, `offline` while nothing was told yet,
+   * counts too): a read begun before it is older than what the watchers know.
+   */
+  readonly #heardAt = new Map<string, number>()
+  /** Counts the changes heard here. */
   #clock = 0
   /** Users whose route is still being opened (a subscribe waits for it). */
   readonly #opening = new Map<string, Promise<void>>()
@@ -54,10 +58,10 @@ export class SubscriberAudience implements PresenceAudience {
     private readonly route: PresenceRoute,
     private readonly metrics: Metrics,
   ) {
-    this.watchers = new PresenceWatchers((userId, watched) => (watched ? this.#open(userId) : this.#close(userId)))
+    this.watchers = new PresenceWatchers((userIds, watched) => (watched ? this.#open(userIds) : this.#close(userIds)))
     route.start({
       deliver: (userId, presence, payload, publishedAt) => this.#deliver(userId, presence, payload, publishedAt),
-      catchUp: (read) => this.#catchUp(read),
+      catchUp: (read, only) => this.#catchUp(read, only),
     })
   }
 
@@ -80,9 +84,9 @@ export class SubscriberAudience implements PresenceAudience {
     return this.#clock
   }
 
-  /** What the watchers here were told of the user by a change delivered after `clock` (newer than a read begun then), if any. */
+  /** What the watchers here know of the user after a change heard since `clock` (newer than a read begun then), if any. */
   newerSince(userId: string, clock: number): VisiblePresence | undefined {
-    return (this.#toldAt.get(userId) ?? -1) > clock ? (this.#told.get(userId) ?? 'offline') : undefined
+    return (this.#heardAt.get(userId) ?? -1) > clock ? (this.#told.get(userId) ?? 'offline') : undefined
   }
 
   /** A subscriber was just told `presence` by presence:state: what the watchers here know, unless a change told them since. */
@@ -90,38 +94,41 @@ export class SubscriberAudience implements PresenceAudience {
     if (this.watchers.isWatched(userId) && !this.#told.has(userId)) this.#told.set(userId, presence)
   }
 
-  #open(userId: string): void {
-    const opening = this.route.watch(userId).then(
+  /** Users newly watched here, together: one route opening (one SUBSCRIBE) for all. */
+  #open(userIds: string[]): void {
+    const opening = this.route.watch(userIds).then(
       () => {},
       () => {},
     )
-    this.#opening.set(userId, opening)
+    for (const userId of userIds) this.#opening.set(userId, opening)
     void opening.then(() => {
-      if (this.#opening.get(userId) === opening) this.#opening.delete(userId)
+      for (const userId of userIds) if (this.#opening.get(userId) === opening) this.#opening.delete(userId)
     })
   }
 
-  #close(userId: string): void {
-    this.#told.delete(userId)
-    this.#toldAt.delete(userId)
-    this.#opening.delete(userId)
-    this.route.unwatch(userId)
+  #close(userIds: string[]): void {
+    for (const userId of userIds) {
+      this.#told.delete(userId)
+      this.#heardAt.delete(userId)
+      this.#opening.delete(userId)
+    }
+    this.route.unwatch(userIds)
   }
 
   #deliver(userId: string, presence: VisiblePresence, payload: string, publishedAt?: number): void {
     // Routed here while the last watcher was leaving: nobody to tell.
     if (!this.watchers.isWatched(userId)) return
+    this.#heardAt.set(userId, ++this.#clock)
     // Watchers hear a change only (contract section 5): a catch-up and the change itself may both bring it.
     if ((this.#told.get(userId) ?? 'offline') === presence) return
     this.#told.set(userId, presence)
-    this.#toldAt.set(userId, ++this.#clock)
     const since = publishedAt ?? performance.now()
     this.metrics.delivered('presence:update', this.watchers.deliver(userId, new OutFrame(payload)), since)
   }
 
   /** After the route was cut off: each watched user whose presence differs from what the watchers here were told. */
-  async #catchUp(read: ReadPresences): Promise<void> {
-    const users = [...this.watchers.watchedUsers()]
+  async #catchUp(read: ReadPresences, only?: readonly string[]): Promise<void> {
+    const users = only ? only.filter((userId) => this.watchers.isWatched(userId)) : [...this.watchers.watchedUsers()]
     for (let i = 0; i < users.length; i += CATCH_UP_BATCH) {
       const batch = users.slice(i, i + CATCH_UP_BATCH)
       const asOf = this.#clock

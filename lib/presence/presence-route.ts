@@ -11,8 +11,8 @@ export interface PresenceRouteHandlers {
    * performance.now() when it was published here (absent from elsewhere).
    */
   deliver(userId: string, presence: VisiblePresence, payload: string, publishedAt?: number): void
-  /** Changes may have been missed (the route was cut off): tell the watchers here whatever differs from what `read` says now. */
-  catchUp(read: ReadPresences): Promise<void>
+  /** Changes may have been missed (the route was cut off): tell the watchers here whatever differs from what `read` says now; `only`: of these users (those still watched), else of every watched user. */
+  catchUp(read: ReadPresences, only?: readonly string[]): Promise<void>
 }
 
 /**
@@ -24,10 +24,10 @@ export interface PresenceRoute {
   start(handlers: PresenceRouteHandlers): void
   /** Delivers the change here and to every other instance that watches the user. */
   publish(userId: string, presence: VisiblePresence, payload: string): void
-  /** Someone here watches the user now: resolves once changes made anywhere reach this instance (or once it is known they cannot yet). */
-  watch(userId: string): Promise<void>
-  /** Nobody here watches the user any more. */
-  unwatch(userId: string): void
+  /** Someone here watches these users now: resolves once changes made anywhere reach this instance (or once it is known they cannot yet). */
+  watch(userIds: readonly string[]): Promise<void>
+  /** Nobody here watches these users any more. */
+  unwatch(userIds: readonly string[]): void
 }
 
 /** One instance: a change is delivered here, and nothing needs routing. */

@@ -1,8 +1,12 @@
 import type { Connection } from '../connections/connection.js'
 import type { OutFrame } from '../connections/wire.js'
 
-/** Told when this instance's first watcher of a user subscribes (`true`) and its last one goes (`false`). */
-export type WatchedListener = (userId: string, watched: boolean) => void
+/**
+ * Told when this instance's first watcher of users subscribes (`true`) and
+ * their last one goes (`false`): once per call that changes any, with all of
+ * them (so that one presence:subscribe is one SUBSCRIBE).
+ */
+export type WatchedListener = (userIds: string[], watched: boolean) => void
 
 const NONE: ReadonlySet<string> = new Set()
 
@@ -29,24 +33,28 @@ export class PresenceWatchers {
   add(connection: Connection, userIds: Iterable<string>): void {
     let mine = this.#byConnection.get(connection)
     if (!mine) this.#byConnection.set(connection, (mine = new Set()))
+    const fresh: string[] = []
     for (const userId of userIds) {
       if (mine.has(userId)) continue
       mine.add(userId)
       let watchers = this.#byUser.get(userId)
       if (!watchers) {
         this.#byUser.set(userId, (watchers = new Set()))
-        this.onWatched(userId, true)
+        fresh.push(userId)
       }
       watchers.add(connection)
     }
+    if (fresh.length > 0) this.onWatched(fresh, true)
   }
 
   /** The connection no longer watches these users. */
   remove(connection: Connection, userIds: Iterable<string>): void {
     const mine = this.#byConnection.get(connection)
     if (!mine) return
-    for (const userId of userIds) if (mine.delete(userId)) this.#drop(userId, connection)
+    const gone: string[] = []
+    for (const userId of userIds) if (mine.delete(userId) && this.#drop(userId, connection)) gone.push(userId)
     if (mine.size === 0) this.#byConnection.delete(connection)
+    if (gone.length > 0) this.onWatched(gone, false)
   }
 
   /** The connection closed: its subscriptions end with it. */
@@ -54,7 +62,9 @@ export class PresenceWatchers {
     const mine = this.#byConnection.get(connection)
     if (!mine) return
     this.#byConnection.delete(connection)
-    for (const userId of mine) this.#drop(userId, connection)
+    const gone: string[] = []
+    for (const userId of mine) if (this.#drop(userId, connection)) gone.push(userId)
+    if (gone.length > 0) this.onWatched(gone, false)
   }
 
   /** Writes the frame (the same bytes) to every watcher of the user here; returns how many. */
@@ -82,10 +92,11 @@ export class PresenceWatchers {
     return size
   }
 
-  #drop(userId: string, connection: Connection): void {
+  /** True when it was the user's last watcher here. */
+  #drop(userId: string, connection: Connection): boolean {
     const watchers = this.#byUser.get(userId)
-    if (!watchers?.delete(connection) || watchers.size > 0) return
+    if (!watchers?.delete(connection) || watchers.size > 0) return false
     this.#byUser.delete(userId)
-    this.onWatched(userId, false)
+    return true
   }
 }

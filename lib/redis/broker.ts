@@ -28,6 +28,8 @@ export class RedisBroker implements Broker {
   readonly #directory: Directory
   /** What this instance's connections were last told of each user's visible presence (absent: offline). */
   readonly #told = new Map<string, string>()
+  /** One set per presence catch-up in flight: the users whose change was heard (or made) here meanwhile, newer than its read. */
+  readonly #heardWhileReading = new Set<Set<string>>()
   #failures = 0
   /** A publish failed since the others were last asked to catch up: they missed an announcement or an event of ours. */
   #othersMissed = false
@@ -164,19 +166,30 @@ export class RedisBroker implements Broker {
    * Redis holds now. Idempotent: it sends nothing when they agree.
    */
   async catchUpPresence(): Promise<void> {
+    if (!this.#handlers) return
+    // The read is on the command connection, live changes come on the subscriber one: a change heard
+    // before the reply is as new as the read or newer (and was told), so the read says nothing of that user.
+    const heard = new Set<string>()
+    this.#heardWhileReading.add(heard)
+    let states: Record<string, string>
+    try {
+      states = await this.pub.hgetall(this.keys.presence)
+    } finally {
+      this.#heardWhileReading.delete(heard)
+    }
     const handlers = this.#handlers
     if (!handlers) return
-    const states = await this.pub.hgetall(this.keys.presence)
     const tell = (userId: string, presence: string) => {
       const payload = JSON.stringify({ type: PRESENCE, data: { user_id: userId, presence } })
       this.#remember(payload)
       handlers.deliver({ everyone: true, exclude: new Set([userId]) }, { type: PRESENCE, payload })
     }
     for (const [userId, presence] of Object.entries(states)) {
+      if (heard.has(userId)) continue
       const visible = visiblePresence(presence as Presence)
       if ((this.#told.get(userId) ?? 'offline') !== visible) tell(userId, visible)
     }
-    for (const userId of [...this.#told.keys()]) if (!(userId in states)) tell(userId, 'offline')
+    for (const userId of [...this.#told.keys()]) if (!(userId in states) && !heard.has(userId)) tell(userId, 'offline')
   }
 
   async close(): Promise<void> {
@@ -184,10 +197,14 @@ export class RedisBroker implements Broker {
     this.history.close()
   }
 
-  #remember(payload: string): void {
+  /** Notes what this instance's connections are told of a user; false when they knew it already. */
+  #remember(payload: string): boolean {
     const { data } = JSON.parse(payload) as { data: { user_id: string; presence: string } }
+    for (const heard of this.#heardWhileReading) heard.add(data.user_id)
+    if ((this.#told.get(data.user_id) ?? 'offline') === data.presence) return false
     if (data.presence === 'offline') this.#told.delete(data.user_id)
     else this.#told.set(data.user_id, data.presence)
+    return true
   }
 
   #send(channel: string, message: string): void {
@@ -221,7 +238,8 @@ export class RedisBroker implements Broker {
         kind === 'e'
           ? { everyone: true, exclude: audienceText ? new Set(JSON.parse(audienceText) as string[]) : undefined }
           : { users: JSON.parse(audienceText) as string[] }
-      if (kind === 'e' && type === PRESENCE) this.#remember(payload)
+      // Others hear changes only (contract section 5): a catch-up may have told this one already.
+      if (kind === 'e' && type === PRESENCE && !this.#remember(payload)) return
       handlers.deliver(audience, { type, payload })
     } else if (kind === 'd') {
       const [userId, here] = rest.split('\n')

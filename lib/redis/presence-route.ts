@@ -10,8 +10,8 @@ export interface PresenceRouteLog {
 /** Where a presence change came to this instance from: the channel every instance hears, or the user's own. */
 export type PresenceHeardOn = 'everyone' | 'subscribers'
 
-/** Channels named in one SUBSCRIBE when the subscription comes back. */
-const RESUBSCRIBE_BATCH = 1000
+/** Channels named in one SUBSCRIBE or UNSUBSCRIBE at most. */
+const CHANNEL_BATCH = 1000
 
 /**
  * PRESENCE_SCOPE=subscribed over Redis: one pub/sub channel per user
@@ -74,38 +74,70 @@ export class RedisPresenceRoute implements PresenceRoute {
     )
   }
 
-  async watch(userId: string): Promise<void> {
-    this.#watched.add(userId)
-    this.#dropped.delete(userId)
-    // Redis away: subscribed with the rest when the subscription is back (`resubscribe`); else at the next heartbeat (`retry`).
-    await this.sub.subscribe(this.keys.presenceOf(userId)).catch(() => {
-      if (this.#watched.has(userId)) this.#unsure.add(userId)
-    })
+  /** The users one presence:subscribe made watched here: one SUBSCRIBE (per CHANNEL_BATCH). */
+  async watch(userIds: readonly string[]): Promise<void> {
+    for (const userId of userIds) {
+      this.#watched.add(userId)
+      this.#dropped.delete(userId)
+    }
+    const waits: Promise<void>[] = []
+    for (let i = 0; i < userIds.length; i += CHANNEL_BATCH) {
+      const batch = userIds.slice(i, i + CHANNEL_BATCH)
+      // Redis away: subscribed with the rest when the subscription is back (`resubscribe`); else at the next heartbeat (`retry`).
+      waits.push(
+        this.sub.subscribe(...batch.map((userId) => this.keys.presenceOf(userId))).then(
+          () => {},
+          () => {
+            for (const userId of batch) if (this.#watched.has(userId)) this.#unsure.add(userId)
+          },
+        ),
+      )
+    }
+    await Promise.all(waits)
   }
 
-  unwatch(userId: string): void {
-    this.#watched.delete(userId)
-    this.sub.unsubscribe(this.keys.presenceOf(userId)).catch(() => {
-      if (!this.#watched.has(userId)) this.#dropped.add(userId)
-    })
+  /** The users one presence:unsubscribe or close left unwatched here: one UNSUBSCRIBE (per CHANNEL_BATCH). */
+  unwatch(userIds: readonly string[]): void {
+    for (const userId of userIds) this.#watched.delete(userId)
+    for (let i = 0; i < userIds.length; i += CHANNEL_BATCH) {
+      const batch = userIds.slice(i, i + CHANNEL_BATCH)
+      this.sub.unsubscribe(...batch.map((userId) => this.keys.presenceOf(userId))).catch(() => {
+        for (const userId of batch) if (!this.#watched.has(userId)) this.#dropped.add(userId)
+      })
+    }
   }
 
   /** The subscription is back: every watched user's channel again, none of the others. */
   async resubscribe(): Promise<void> {
     // Whatever fails is tried again at the next heartbeat.
     for (const userId of this.#watched) this.#unsure.add(userId)
-    await this.retry()
+    // The cluster catches every watched user up right after (`catchUp`).
+    await this.#retry(false)
   }
 
-  /** The heartbeat, with Redis up: the subscribes and unsubscribes that failed while the connection stayed up, again. */
-  async retry(): Promise<void> {
+  /**
+   * The heartbeat, with Redis up: the subscribes and unsubscribes that failed
+   * while the connection stayed up, again. A subscriber of those users was
+   * already answered (presence:state) while their channel was not heard: the
+   * changes made meanwhile are caught up once it is.
+   */
+  retry(): Promise<void> {
+    return this.#retry(true)
+  }
+
+  async #retry(catchUp: boolean): Promise<void> {
     if (this.#unsure.size === 0 && this.#dropped.size === 0) return
     const unsure = [...this.#unsure].filter((userId) => this.#watched.has(userId))
     this.#unsure.clear()
-    await this.#subscribeAll(unsure).catch(() => {
+    try {
+      await this.#subscribeAll(unsure)
+    } catch {
       // Next heartbeat, then.
       for (const userId of unsure) if (this.#watched.has(userId)) this.#unsure.add(userId)
-    })
+      return
+    }
+    // Failing, it is tried at the next heartbeat's settle round or outage; the channel is heard meanwhile.
+    if (catchUp && unsure.length > 0) await this.#catchUp(unsure).catch(() => {})
   }
 
   async #subscribeAll(userIds: string[]): Promise<void> {
@@ -118,16 +150,21 @@ export class RedisPresenceRoute implements PresenceRoute {
       })
     }
     const channels = userIds.map((userId) => this.keys.presenceOf(userId))
-    for (let i = 0; i < channels.length; i += RESUBSCRIBE_BATCH) await this.sub.subscribe(...channels.slice(i, i + RESUBSCRIBE_BATCH))
+    for (let i = 0; i < channels.length; i += CHANNEL_BATCH) await this.sub.subscribe(...channels.slice(i, i + CHANNEL_BATCH))
   }
 
   /** Whatever was published while this instance could not hear: its watchers are told what differs from Redis now. */
-  async catchUp(): Promise<void> {
+  catchUp(): Promise<void> {
+    return this.#catchUp()
+  }
+
+  /** `only`: these users (the others' channels were heard all along). */
+  async #catchUp(only?: readonly string[]): Promise<void> {
     await this.#handlers?.catchUp(async (userIds) => {
       if (userIds.length === 0) return []
       const values = await this.pub.hmget(this.keys.presence, ...userIds)
       return values.map((value) => (isChosenPresence(value) ? value : undefined))
-    })
+    }, only)
   }
 
   /** Users watched here (their channels are wanted). */
