@@ -18,7 +18,9 @@ export interface BrokerLog {
  * state rather than history, go over Redis pub/sub. An event for everyone goes
  * once to the channel every instance hears; an event for named users goes
  * only to the instances that hold them (the directory), so its cost follows
- * its recipients, not the number of instances. Local delivery never waits on Redis, and goes on without it.
+ * its recipients, not the number of instances. Typing and presence are delivered
+ * locally at once; an application event is delivered when the stream brings it
+ * back (one round trip), or at once when Redis cannot take it.
  *
  * Wire format, one string: `kind \n origin \n …` with the event's payload
  * last, untouched (serialized once by the dispatcher).
