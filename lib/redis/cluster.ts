@@ -116,6 +116,9 @@ export async function startRedisCluster(options: RedisClusterOptions) {
   let heartbeats = 0
   /** Heartbeats after a resync that re-check the directory and presence, for announcements lost meanwhile. */
   let settleRounds = 0
+  /** Trims by age that failed (and whether the last one did: logged once per run of failures). */
+  let trimFailures = 0
+  let trimFailing = false
 
   options.registry.watch((userId, here) => broker.announceUser(userId, here))
 
@@ -171,7 +174,6 @@ export async function startRedisCluster(options: RedisClusterOptions) {
       // In step again (or never out of it) after a publish that failed: the others read what they missed.
       if (up && broker.othersMissed) broker.askOthersToCatchUp()
       if (!reap) return
-      await history.trim()
       for (const dead of await redis.zrangebyscore(keys.instances, '-inf', now - instanceTtlMs)) {
         if (dead === instanceId) continue
         await presence.reap(dead)
@@ -182,6 +184,24 @@ export async function startRedisCluster(options: RedisClusterOptions) {
     } catch {
       if (up) log.warn({}, 'Redis is unreachable; serving this instance’s own connections until it returns')
       up = false
+    }
+    if (reap && up) await trimHistory()
+  }
+
+  /**
+   * Drops what is older than the window. Apart from the heartbeat's own
+   * work: a trim Redis refuses leaves a longer history (still bounded by
+   * count and bytes at every append), not an instance counted down or dead
+   * ones never counted out.
+   */
+  async function trimHistory() {
+    try {
+      await history.trim()
+      trimFailing = false
+    } catch (error) {
+      trimFailures++
+      if (!trimFailing) log.warn({ err: error }, 'could not trim the shared history by age; trying again every heartbeat')
+      trimFailing = true
     }
   }
 
@@ -219,6 +239,8 @@ export async function startRedisCluster(options: RedisClusterOptions) {
     typing,
     presenceRoute,
     startedAlone,
+    /** How many trims of the history by age failed (Redis refused them; the heartbeat went on). */
+    trimFailures: () => trimFailures,
     /** Down while commands fail or while the subscription is not live (this instance would miss events). */
     redisState: () => (up && ((broker.hearing && history.hearing) || !broker.started) ? ('ok' as const) : ('down' as const)),
     async close() {
