@@ -7,6 +7,7 @@ import { RedisTypingState } from './typing-state.js'
 import { READ_BLOCK_MS, RedisHistory } from './history.js'
 import type { HistoryLimits } from '../history/history-memory.js'
 import { RedisPresenceRoute, type PresenceHeardOn } from './presence-route.js'
+import { closeEveryConnectionOnGap } from './history-gap.js'
 
 export interface ClusterLog {
   info(obj: object, msg: string): void
@@ -72,19 +73,7 @@ export async function startRedisCluster(options: RedisClusterOptions) {
   const reader = connection(options.url, `roomler-rt-read:${instanceId}`, READ_BLOCK_MS + COMMAND_TIMEOUT_MS)
   // Resumes page through the stream on their own connection: a long one never delays the heartbeat or an append.
   const replayer = connection(options.url, `roomler-rt-replay:${instanceId}`)
-  // Events trimmed before this instance read them never reach its connections:
-  // each closes with 1012 and resumes, and is told `recovered: false` for what is gone.
-  const onGap = (lost: number) => {
-    options.historyLost?.(lost)
-    let closed = 0
-    for (const connection of [...options.registry.connections()]) {
-      if (connection.closed) continue
-      connection.close('SERVICE_RESTART')
-      closed++
-    }
-    log.warn({ lost, closed }, 'fell behind the shared history: events were trimmed before they were read here; closed this instance’s connections (1012) so that they resume')
-  }
-  const history = new RedisHistory(redis, reader, keys, options.history, log, replayer, onGap)
+  const history = new RedisHistory(redis, reader, keys, options.history, log, replayer, closeEveryConnectionOnGap(options.registry, log, options.historyLost))
   const broker = new RedisBroker(redis, sub, keys, instanceId, log, history)
   const presence = new RedisClusterPresence(redis, keys, instanceId)
   const typing = new RedisTypingState(redis, keys, options.typingTimeoutMs, options.typingRatePerSec)

@@ -2,14 +2,16 @@
  * A reader that falls behind the shared history (a real redis-server): when
  * entries it had not read yet were trimmed, it says so (how many), instead
  * of going on silently from the first entry left; a jump in the count with
- * nothing trimmed is no gap.
+ * nothing trimmed is no gap. Then the instance closes its connections with
+ * 1012, so that they resume and are told what is gone.
  */
 import t, { type Test } from 'tap'
 import type { Redis } from 'ioredis'
 import type { Outbound } from '../../lib/delivery/broker.js'
 import { RedisHistory } from '../../lib/redis/history.js'
 import { connection, suiteRedis, testKeys } from '../fixtures/ports.js'
-import { eventually, objectId } from '../helper.js'
+import { build, eventually, ids, objectId } from '../helper.js'
+import { closeEveryConnectionOnGap } from '../../lib/redis/history-gap.js'
 import type { RunningRedis } from '../servers/redis.js'
 
 const LIMITS = { windowMs: 120_000, events: 10_000, maxBytes: 1024 ** 3 }
@@ -101,4 +103,16 @@ t.test('a reader behind the trimming', async (t) => {
     t.same(r.delivered.map(text), ['a', 'b'])
     t.same(r.gaps, [])
   })
+})
+
+t.test('on a gap every connection of the instance is closed with 1012, to resume', async (t) => {
+  const app = await build(t)
+  const [alice, bob] = ids()
+  const clients = [await app.connect(alice), await app.connect(alice), await app.connect(bob)]
+  let lost = 0
+  const warned: string[] = []
+  closeEveryConnectionOnGap(app.app.wsRegistry, { warn: (_obj, msg) => warned.push(msg) }, (n) => (lost += n))(15)
+  t.same(await Promise.all(clients.map(async (c) => (await c.closed).code)), [1012, 1012, 1012], 'each closed: service restart, try again')
+  t.equal(lost, 15, 'the lost events counted')
+  t.equal(warned.length, 1, 'one log line for the gap, not one per connection')
 })
