@@ -48,6 +48,19 @@ export interface Addressed {
   readonly channel: string | undefined
 }
 
+/**
+ * A resume waits at most this long for its replay as a whole (its turn among
+ * other resumes, the reads of the history, the memberships): past it,
+ * `recovered: false`, so that `connected` comes within a few seconds
+ * (contract section 2) whatever Redis or the database do.
+ */
+export const REPLAY_WAIT_MS = 5000
+
+/** The history's replay, or `recovered: false` past `waitMs` (the replay goes on and its answer is dropped). */
+export function boundedReplay(history: History, since: string, userId: string, isMember: IsMember, waitMs = REPLAY_WAIT_MS): Promise<Replay> {
+  return withTimeout(history.replay(since, userId, isMember), waitMs).catch(() => NOT_RECOVERED)
+}
+
 /** A resume waits at most this long for the memberships it needs; past it, `recovered: false` (contract section 2: `connected` within a few seconds). */
 export const MEMBERSHIP_WAIT_MS = 2000
 /** At most this many memberships of one resume are read at once. */

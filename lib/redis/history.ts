@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis'
 import type { Audience, DeliverLocally, Outbound } from '../delivery/broker.js'
-import { NOT_RECOVERED, type History, type IsMember, type Replay } from '../history/history.js'
+import { NOT_RECOVERED, REPLAY_WAIT_MS, type History, type IsMember, type Replay } from '../history/history.js'
 import { newEpoch, type HistoryLimits } from '../history/history-memory.js'
 import { idParts, offsetOf, parseOffset, START_ID, withOffset } from '../history/offsets.js'
 import { decode, encodeAudience, type RawEntry } from './history-entries.js'
@@ -162,8 +162,12 @@ export class RedisHistory implements History {
     const position = parseOffset(since)
     const { events, replayMaxBytes = REPLAY_MAX_BYTES } = this.limits
     if (position === null || events === 0) return NOT_RECOVERED
+    // Its resume stops waiting after REPLAY_WAIT_MS: a turn that comes later reads nothing for no one.
+    const givenUpAt = Date.now() + REPLAY_WAIT_MS
     try {
-      return await this.#replays.run(() => replayStream(this.replayer, this.keys, { events, replayMaxBytes }, position, userId, isMember))
+      return await this.#replays.run(() =>
+        Date.now() > givenUpAt ? Promise.resolve(NOT_RECOVERED) : replayStream(this.replayer, this.keys, { events, replayMaxBytes }, position, userId, isMember),
+      )
     } catch {
       return NOT_RECOVERED
     }

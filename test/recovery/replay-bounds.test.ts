@@ -8,7 +8,7 @@ import t from 'tap'
 import { WebSocket } from 'ws'
 import { build, eventually, GatedPresenceStore, ids, TestClient } from '../helper.js'
 import { MemoryHistory } from '../../lib/history/history-memory.js'
-import { MEMBERSHIP_WAIT_MS } from '../../lib/history/history.js'
+import { boundedReplay, MEMBERSHIP_WAIT_MS, type History } from '../../lib/history/history.js'
 import { MemoryMembershipStore } from '../../lib/membership/membership-store-memory.js'
 import { internalsOf } from '../../plugins/internals.js'
 import { note } from './tools.js'
@@ -45,6 +45,15 @@ t.test('a membership that is never read makes the resume recovered: false, withi
   ])
   t.same(result, { recovered: false })
   t.ok(Date.now() - started < MEMBERSHIP_WAIT_MS * 5, 'answered within the limit, not held')
+})
+
+t.test('a replay that does not come in time (its turn, Redis, the database) is recovered: false', async (t) => {
+  const [alice] = ids()
+  const hung: History = { end: () => 'e-0-0', replay: () => new Promise(() => {}) }
+  t.same(await boundedReplay(hung, 'e-0-0', alice, async () => true, 50), { recovered: false }, 'connected goes out, not recovered')
+  const { history, since } = historyWithChannels(['c1'], alice)
+  const quick = await boundedReplay(history, since, alice, async () => true, 5000)
+  t.equal(quick.recovered && quick.frames.length, 1, 'one in time is passed on')
 })
 
 t.test('a resume holding more live bytes than MAX_BUFFERED_BYTES while it waits closes with 1013, to resume again', async (t) => {
