@@ -68,6 +68,9 @@ const clusterPlugin: FastifyPluginAsync = async (instance) => {
     log: fastify.log.child({ component: 'cluster' }),
     presenceScope: fastify.realtimeConfig.realtime.presenceScope,
     presenceHeard: (on) => fastify.realtimeMetrics.presenceHeard.add(on),
+    historyLost: (events) => {
+      fastify.realtimeMetrics.historyLostEvents += events
+    },
   })
   fastify.decorate('realtimeCluster', cluster)
   fastify.addHook('onClose', async () => cluster.close())

@@ -34,6 +34,13 @@ export const Closes = {
     reconnect: true,
     description: 'The server hit an unexpected error on this connection; reconnect after a backoff',
   },
+  SERVICE_RESTART: {
+    code: 1012,
+    reason: 'history_gap',
+    text: 'missed events, resume',
+    reconnect: true,
+    description: 'This instance fell behind the shared history and lost events it should have delivered; reconnect with since (the resume tells you whether they were recovered)',
+  },
   TRY_AGAIN_LATER: {
     code: 1013,
     reason: 'slow_consumer',

@@ -22,7 +22,11 @@ export interface HeldFrame {
 /** After this many rate-limited messages in a row the connection is closed (1008). */
 export const MAX_DROPS_IN_A_ROW = 50
 
-/** Live application events a resuming connection holds at most while its replay is read; past it, 1013 (resume again). */
+/**
+ * Live application events a resuming connection holds at most while its
+ * replay is read (and at most MAX_BUFFERED_BYTES of them, as if written);
+ * past either, 1013 (resume again).
+ */
 export const MAX_HELD_FOR_RESUME = 10_000
 
 /** How long a slow consumer closed with 1013 may take to read up before its socket is cut. */
@@ -61,6 +65,8 @@ export class Connection {
   #refilledAt: number
   /** A resume (`?since=`): live application events held while the missed ones are read; null otherwise. */
   #resumeHeld: OutFrame[] | null = null
+  /** About how many bytes are held for the resume (their payloads' length). */
+  #resumeHeldBytes = 0
   /** After a replay: a live application event at or before this offset was replayed already. Null once one after it passed. */
   #replayedUpTo: string | null = null
   /** ws's Sender when frames built once may be written to it directly (a field, not an object per connection). */
@@ -166,6 +172,7 @@ export class Connection {
   resumed(replay: readonly string[], upTo: string): void {
     const held = this.#resumeHeld ?? []
     this.#resumeHeld = null
+    this.#resumeHeldBytes = 0
     this.#replayedUpTo = upTo
     for (const frame of replay) this.sendRaw(frame)
     for (const frame of held) this.sendFrame(frame)
@@ -174,7 +181,8 @@ export class Connection {
   #resuming(frame: OutFrame, offset: string): boolean {
     if (this.#resumeHeld !== null) {
       if (this.#state === 'closed') return false
-      if (this.#resumeHeld.length >= MAX_HELD_FOR_RESUME) {
+      this.#resumeHeldBytes += frame.payload.length
+      if (this.#resumeHeld.length >= MAX_HELD_FOR_RESUME || this.#resumeHeldBytes > this.limits.maxBufferedBytes) {
         // Holding without end would be memory without end: the client resumes again, from what it has.
         this.#resumeHeld = null
         this.close('TRY_AGAIN_LATER')

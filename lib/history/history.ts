@@ -1,4 +1,5 @@
 import type { Audience } from '../delivery/broker.js'
+import { withTimeout } from '../support/timeout.js'
 
 /**
  * What a resume (`?since=`) gets: the events the user would have received
@@ -47,17 +48,50 @@ export interface Addressed {
   readonly channel: string | undefined
 }
 
-/** The frames of events addressed to a user, in order: channel events only while they are still a member (one check per channel). */
-export async function stillMemberFrames(entries: readonly Addressed[], userId: string, isMember: IsMember): Promise<string[]> {
-  const frames: string[] = []
+/**
+ * A resume waits at most this long for its replay as a whole (its turn among
+ * other resumes, the reads of the history, the memberships): past it,
+ * `recovered: false`, so that `connected` comes within a few seconds
+ * (contract section 2) whatever Redis or the database do.
+ */
+export const REPLAY_WAIT_MS = 5000
+
+/** The history's replay, or `recovered: false` past `waitMs` (the replay goes on and its answer is dropped). */
+export function boundedReplay(history: History, since: string, userId: string, isMember: IsMember, waitMs = REPLAY_WAIT_MS): Promise<Replay> {
+  return withTimeout(history.replay(since, userId, isMember), waitMs).catch(() => NOT_RECOVERED)
+}
+
+/** A resume waits at most this long for the memberships it needs; past it, `recovered: false` (contract section 2: `connected` within a few seconds). */
+export const MEMBERSHIP_WAIT_MS = 2000
+/** At most this many memberships of one resume are read at once. */
+const MEMBERSHIP_READS = 16
+
+/**
+ * The frames of events addressed to a user, in order: channel events only
+ * while they are still a member. The memberships of the distinct channels
+ * are read in parallel (a few at a time), all within `waitMs`: past it this
+ * rejects (TimeoutError), and the caller answers `recovered: false` rather
+ * than hold `connected` for a slow database.
+ */
+export async function stillMemberFrames(entries: readonly Addressed[], userId: string, isMember: IsMember, waitMs = MEMBERSHIP_WAIT_MS): Promise<string[]> {
+  const channels = new Set<string>()
+  for (const { channel } of entries) if (channel !== undefined) channels.add(channel)
   const stillMember = new Map<string, boolean>()
-  for (const { frame, channel } of entries) {
-    if (channel !== undefined) {
-      let member = stillMember.get(channel)
-      if (member === undefined) stillMember.set(channel, (member = await isMember(channel, userId)))
-      if (!member) continue
+  if (channels.size > 0) {
+    const pending = [...channels]
+    let late = false
+    const read = async () => {
+      for (let channel = pending.pop(); channel !== undefined && !late; channel = pending.pop()) stillMember.set(channel, await isMember(channel, userId))
     }
-    frames.push(frame)
+    const reads = Promise.all(Array.from({ length: Math.min(MEMBERSHIP_READS, pending.length) }, read))
+    try {
+      await withTimeout(reads, waitMs)
+    } finally {
+      // The reads still running finish on their own; none starts after this.
+      late = true
+    }
   }
+  const frames: string[] = []
+  for (const { frame, channel } of entries) if (channel === undefined || stillMember.get(channel) === true) frames.push(frame)
   return frames
 }

@@ -8,7 +8,7 @@ import type { ConnectionRegistry } from '../connections/registry.js'
 import type { AccessClaims } from '../support/tokens.js'
 import { withTimeout } from '../support/timeout.js'
 import { drain, receive, type ProtocolContext } from './receive.js'
-import { NOT_RECOVERED, type History, type IsMember, type Replay } from '../history/history.js'
+import { boundedReplay, type History, type IsMember, type Replay } from '../history/history.js'
 
 /** What a resume needs: the history, and who is still in a channel. */
 export interface Recovery {
@@ -98,7 +98,7 @@ export class Sessions {
     let replay: Promise<Replay> | undefined
     if (since !== undefined) {
       connection.holdForResume()
-      replay = this.#recovery.history.replay(since, connection.userId, this.#recovery.isMember).catch(() => NOT_RECOVERED)
+      replay = boundedReplay(this.#recovery.history, since, connection.userId, this.#recovery.isMember)
     }
     this.#registry.add(connection)
     const settled = this.#protocol.presence.settled(connection.userId)

@@ -7,6 +7,7 @@ import { RedisTypingState } from './typing-state.js'
 import { READ_BLOCK_MS, RedisHistory } from './history.js'
 import type { HistoryLimits } from '../history/history-memory.js'
 import { RedisPresenceRoute, type PresenceHeardOn } from './presence-route.js'
+import { closeEveryConnectionOnGap } from './history-gap.js'
 
 export interface ClusterLog {
   info(obj: object, msg: string): void
@@ -29,6 +30,8 @@ export interface RedisClusterOptions {
   presenceScope?: 'everyone' | 'subscribed'
   /** Counts each presence change Redis delivered here (a metric). */
   presenceHeard?: (on: PresenceHeardOn) => void
+  /** Counts the application events trimmed before this instance read them (a metric). */
+  historyLost?: (events: number) => void
 }
 
 /** A Redis command that gets no answer in this long counts as Redis being down. */
@@ -70,7 +73,7 @@ export async function startRedisCluster(options: RedisClusterOptions) {
   const reader = connection(options.url, `roomler-rt-read:${instanceId}`, READ_BLOCK_MS + COMMAND_TIMEOUT_MS)
   // Resumes page through the stream on their own connection: a long one never delays the heartbeat or an append.
   const replayer = connection(options.url, `roomler-rt-replay:${instanceId}`)
-  const history = new RedisHistory(redis, reader, keys, options.history, log, replayer)
+  const history = new RedisHistory(redis, reader, keys, options.history, log, replayer, closeEveryConnectionOnGap(options.registry, log, options.historyLost))
   const broker = new RedisBroker(redis, sub, keys, instanceId, log, history)
   const presence = new RedisClusterPresence(redis, keys, instanceId)
   const typing = new RedisTypingState(redis, keys, options.typingTimeoutMs, options.typingRatePerSec)
@@ -102,6 +105,9 @@ export async function startRedisCluster(options: RedisClusterOptions) {
   let heartbeats = 0
   /** Heartbeats after a resync that re-check the directory and presence, for announcements lost meanwhile. */
   let settleRounds = 0
+  /** Trims by age that failed (and whether the last one did: logged once per run of failures). */
+  let trimFailures = 0
+  let trimFailing = false
 
   options.registry.watch((userId, here) => broker.announceUser(userId, here))
 
@@ -157,7 +163,6 @@ export async function startRedisCluster(options: RedisClusterOptions) {
       // In step again (or never out of it) after a publish that failed: the others read what they missed.
       if (up && broker.othersMissed) broker.askOthersToCatchUp()
       if (!reap) return
-      await history.trim()
       for (const dead of await redis.zrangebyscore(keys.instances, '-inf', now - instanceTtlMs)) {
         if (dead === instanceId) continue
         await presence.reap(dead)
@@ -168,6 +173,24 @@ export async function startRedisCluster(options: RedisClusterOptions) {
     } catch {
       if (up) log.warn({}, 'Redis is unreachable; serving this instance’s own connections until it returns')
       up = false
+    }
+    if (reap && up) await trimHistory()
+  }
+
+  /**
+   * Drops what is older than the window. Apart from the heartbeat's own
+   * work: a trim Redis refuses leaves a longer history (still bounded by
+   * count and bytes at every append), not an instance counted down or dead
+   * ones never counted out.
+   */
+  async function trimHistory() {
+    try {
+      await history.trim()
+      trimFailing = false
+    } catch (error) {
+      trimFailures++
+      if (!trimFailing) log.warn({ err: error }, 'could not trim the shared history by age; trying again every heartbeat')
+      trimFailing = true
     }
   }
 
@@ -205,6 +228,8 @@ export async function startRedisCluster(options: RedisClusterOptions) {
     typing,
     presenceRoute,
     startedAlone,
+    /** How many trims of the history by age failed (Redis refused them; the heartbeat went on). */
+    trimFailures: () => trimFailures,
     /** Down while commands fail or while the subscription is not live (this instance would miss events). */
     redisState: () => (up && ((broker.hearing && history.hearing) || !broker.started) ? ('ok' as const) : ('down' as const)),
     async close() {

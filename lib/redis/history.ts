@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis'
 import type { Audience, DeliverLocally, Outbound } from '../delivery/broker.js'
-import { NOT_RECOVERED, type History, type IsMember, type Replay } from '../history/history.js'
+import { NOT_RECOVERED, REPLAY_WAIT_MS, type History, type IsMember, type Replay } from '../history/history.js'
 import { newEpoch, type HistoryLimits } from '../history/history-memory.js'
-import { offsetOf, parseOffset, START_ID, withOffset } from '../history/offsets.js'
+import { idParts, offsetOf, parseOffset, START_ID, withOffset } from '../history/offsets.js'
 import { decode, encodeAudience, type RawEntry } from './history-entries.js'
 import { CONCURRENT_REPLAYS, REPLAY_MAX_BYTES, replayStream, Turns } from './history-replay.js'
 import type { RedisKeys } from './keys.js'
@@ -62,6 +62,9 @@ export interface HistoryLog {
   warn(obj: object, msg: string): void
 }
 
+/** The reader found entries after its last one trimmed away: `lost` events this instance's connections never got. */
+export type OnGap = (lost: number) => void
+
 /**
  * The shared history of application events, and their transport between
  * instances: one Redis stream. A publish is one append (trimmed to about
@@ -113,6 +116,8 @@ export class RedisHistory implements History {
     private readonly log: HistoryLog,
     /** Resumes read the stream here: not on the connection of the heartbeat and the appends. */
     private readonly replayer: Redis = redis,
+    /** Told when the reader fell so far behind that entries it had not read were trimmed. */
+    private readonly onGap: OnGap = () => {},
   ) {
     // EVALSHA, not the script's text with every event.
     if (!('roomlerHistoryAppend' in redis)) redis.defineCommand('roomlerHistoryAppend', { numberOfKeys: 3, lua: APPEND })
@@ -157,8 +162,12 @@ export class RedisHistory implements History {
     const position = parseOffset(since)
     const { events, replayMaxBytes = REPLAY_MAX_BYTES } = this.limits
     if (position === null || events === 0) return NOT_RECOVERED
+    // Its resume stops waiting after REPLAY_WAIT_MS: a turn that comes later reads nothing for no one.
+    const givenUpAt = Date.now() + REPLAY_WAIT_MS
     try {
-      return await this.#replays.run(() => replayStream(this.replayer, this.keys, { events, replayMaxBytes }, position, userId, isMember))
+      return await this.#replays.run(() =>
+        Date.now() > givenUpAt ? Promise.resolve(NOT_RECOVERED) : replayStream(this.replayer, this.keys, { events, replayMaxBytes }, position, userId, isMember),
+      )
     } catch {
       return NOT_RECOVERED
     }
@@ -197,7 +206,12 @@ export class RedisHistory implements History {
           | [string, RawEntry[]][]
           | null
         failures = 0
-        if (result !== null) for (const raw of result[0]![1]) this.#live(raw)
+        const entries = result?.[0]![1]
+        if (entries === undefined || entries.length === 0) continue
+        // One read is consecutive entries: a gap can only be before its first.
+        const lost = await this.#lostBefore(entries[0]![0])
+        if (lost > 0) this.onGap(lost)
+        for (const raw of entries) this.#live(raw)
       } catch (error) {
         if (this.#closed) return
         if (this.#hearing) this.log.warn({ err: error }, 'stopped reading the shared history; going on from the last event read when Redis answers')
@@ -222,6 +236,23 @@ export class RedisHistory implements History {
     }
     this.#epoch = epoch
     this.#checkEpoch = false
+  }
+
+  /**
+   * How many entries between the last one delivered here and `id` were
+   * trimmed before this reader got to them (0: none). Ids are `<ms>-<n>`, n
+   * counting every append, so a jump in n is entries missing; and since
+   * trimming takes the oldest first, they were trimmed only if the last one
+   * delivered is gone too (a jump alone may be an append that failed after
+   * taking its number). Not judged from the start of a stream.
+   */
+  async #lostBefore(id: string): Promise<number> {
+    if (this.#lastId === START_ID) return 0
+    const lastN = idParts(this.#lastId)[1]
+    const n = idParts(id)[1]
+    if (n <= lastN + 1) return 0
+    const still = (await this.reader.xrange(this.keys.history, this.#lastId, this.#lastId)) as RawEntry[]
+    return still.length > 0 ? 0 : n - lastN - 1
   }
 
   #live(raw: RawEntry): void {

@@ -98,6 +98,8 @@ export class Metrics {
   readonly resumes = new LabelledCounter()
   /** Missed application events replayed to resuming connections. */
   replayedEvents = 0
+  /** Application events this instance's reader found trimmed before it read them (its connections closed with 1012). */
+  historyLostEvents = 0
   /** Connections each event was written to. */
   readonly fanOut = new BucketCounts(FANOUT_BUCKETS)
   /** From publish to the last local write of an event, in seconds. */
@@ -153,6 +155,7 @@ export class Metrics {
     labelled('roomler_connections_closed_total', 'Connections closed', 'reason', this.closes)
     labelled('roomler_resumes_total', 'Reconnects with ?since=, by whether the missed events were recovered', 'result', this.resumes)
     counter('roomler_replayed_events_total', 'Missed application events replayed to resuming connections', () => this.replayedEvents)
+    counter('roomler_history_lost_events_total', 'Application events trimmed from the shared history before this instance read them (its connections were closed with 1012)', () => this.historyLostEvents)
     labelled('roomler_messages_in_total', 'Frames received', 'type', this.messagesIn)
     labelled('roomler_messages_out_total', 'Frames written to sockets (application event types past the limit as other)', 'type', this.messagesOut)
     labelled('roomler_errors_total', 'error messages sent', 'code', this.errors)
