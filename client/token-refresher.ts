@@ -40,6 +40,8 @@ export class TokenRefresher {
     const times = this.#token === undefined ? undefined : tokenTimes(this.#token)
     if (!times) return
     const now = Date.now()
+    // Expired already: the upgrade's refusal (401, or 4001 on an open connection) asks for the next one, once.
+    if (times.exp * 1000 <= now) return
     if (delayMs === undefined) delayMs = refreshDelay(times, this.#receivedAt, now, this.aheadMs)
     else if (times.exp * 1000 <= now + delayMs) return
     this.#timer = setTimeout(() => void this.#ask(), delayMs)
