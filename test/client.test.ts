@@ -13,6 +13,7 @@ import type { Presence } from '../schemas/common.js'
 import type { MemoryMembershipStore } from '../lib/membership/membership-store-memory.js'
 import { ISSUER, SECRET, WAIT_MS, build, eventually, objectId, signToken } from './helper.js'
 import { freePort } from './servers/ports.js'
+import { nextState } from './client/tools.js'
 import { internalsOf } from '../plugins/internals.js'
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
@@ -28,21 +29,6 @@ function client<E extends object = {}>(t: Test, options: Omit<RealtimeClientOpti
   return { c, states, messages, stateNames: () => states.map((s) => s.state) }
 }
 
-/** Resolves with the first state change matching `match`, failing after WAIT_MS. */
-function nextState(c: RealtimeClient<any>, match: (change: StateChange) => boolean, what: string, timeoutMs = WAIT_MS): Promise<StateChange> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off()
-      reject(new Error(`no state change ${what} within ${timeoutMs} ms (state ${c.state})`))
-    }, timeoutMs)
-    const off = c.onState((change) => {
-      if (!match(change)) return
-      clearTimeout(timer)
-      off()
-      resolve(change)
-    })
-  })
-}
 
 const stateIs = (state: ClientState) => (change: StateChange) => change.state === state
 

@@ -132,6 +132,8 @@ export function withoutOffset(message: ServerMessage): ServerMessage {
 
 export interface ConnectOptions {
   headers?: Record<string, string>
+  /** More of the query, raw (`since=…`), after the token. */
+  query?: string
   /** Wait for `connected` before resolving (default true). */
   awaitConnected?: boolean
   /** With awaitConnected, also wait for the user's own presence:update that follows it (default true). */
@@ -261,7 +263,8 @@ export class TestClient {
 
 /** Opens a WebSocket and waits for `connected`; closed when the test ends. */
 export async function connect(t: Test, wsUrl: string, token: string, options: ConnectOptions = {}): Promise<TestClient> {
-  const socket = new WebSocket(`${wsUrl}?token=${encodeURIComponent(token)}`, { headers: options.headers })
+  const query = options.query === undefined ? '' : `&${options.query}`
+  const socket = new WebSocket(`${wsUrl}?token=${encodeURIComponent(token)}${query}`, { headers: options.headers })
   const client = new TestClient(socket)
   t.teardown(() => {
     if (client.closeCode === undefined) socket.terminate()

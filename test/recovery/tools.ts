@@ -4,8 +4,7 @@
  * received, in order.
  */
 import type { Test } from 'tap'
-import { WebSocket } from 'ws'
-import { TestClient, type BuiltApp, type ServerMessage } from '../helper.js'
+import { connect, type BuiltApp, type ServerMessage, type TestClient } from '../helper.js'
 import { isReservedType } from '../../lib/protocol/reserved-types.js'
 
 export interface Resumed {
@@ -16,17 +15,7 @@ export interface Resumed {
 /** Opens /ws with `since` (raw query text when `raw`) and waits for `connected`. */
 export async function resume(t: Test, app: BuiltApp, userId: string, since: string, raw = false): Promise<Resumed> {
   const query = raw ? since : `since=${encodeURIComponent(since)}`
-  const socket = new WebSocket(`${app.wsUrl}?token=${encodeURIComponent(app.token(userId))}&${query}`)
-  const client = new TestClient(socket)
-  t.teardown(() => {
-    if (client.closeCode === undefined) socket.terminate()
-    if (client.violations.length > 0) throw new Error(client.violations.join('\n'))
-  })
-  await new Promise<void>((resolve, reject) => {
-    socket.once('open', () => resolve())
-    socket.once('error', reject)
-    socket.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused with ${res.statusCode}`)))
-  })
+  const client = await connect(t, app.wsUrl, app.token(userId), { query, awaitConnected: false })
   const connected = await client.next('connected')
   return { client, connected }
 }
