@@ -81,6 +81,8 @@ export function validMessages(oracle: Oracle, goodToken: string): Record<string,
     'typing:start': { type: 'typing:start', data: { channel_id: oracle.channelId } },
     'typing:stop': { type: 'typing:stop', data: { channel_id: oracle.channelId } },
     'presence:update': { type: 'presence:update', data: { presence: 'idle' } },
+    'presence:subscribe': { type: 'presence:subscribe', data: { user_ids: [oracle.channelId] } },
+    'presence:unsubscribe': { type: 'presence:unsubscribe', data: { user_ids: [oracle.channelId] } },
     'auth:refresh': { type: 'auth:refresh', data: { token: goodToken } },
   }
 }

@@ -15,6 +15,8 @@ export type Answer =
   | { kind: 'pong' }
   | { kind: 'presence'; presence: ChosenPresence }
   | { kind: 'nothing' }
+  /** presence:state naming exactly these users (their presence is the service's to know; the schema checks its values). */
+  | { kind: 'state'; userIds: string[] }
   | { kind: 'error'; code: string; requestType?: string }
 
 export interface Expectation {
@@ -59,6 +61,12 @@ export function expectationOf(oracle: Oracle, frame: Frame): Expectation {
       return data.channel_id!.toLowerCase() === oracle.channelId
         ? { valid: true, answer: { kind: 'nothing' } }
         : { valid: true, answer: { kind: 'error', code: 'forbidden', requestType: type } }
+    case 'presence:subscribe': {
+      const named = (parsed as { data: { user_ids: string[] } }).data.user_ids.map((id) => id.toLowerCase())
+      return { valid: true, answer: { kind: 'state', userIds: [...new Set(named)].sort() } }
+    }
+    case 'presence:unsubscribe':
+      return { valid: true, answer: { kind: 'nothing' } }
     case 'auth:refresh':
       return oracle.goodTokens.has(data.token!)
         ? { valid: true, answer: { kind: 'nothing' } }
@@ -85,6 +93,12 @@ export function checkAnswer(userId: string, frame: Frame, expected: Expectation,
     case 'pong':
       if (got.length !== 1 || got[0]!.type !== 'pong') fail('expected exactly one pong')
       return
+    case 'state': {
+      if (got.length !== 1 || got[0]!.type !== 'presence:state') fail('expected exactly one presence:state')
+      const named = Object.keys(got[0]!.data.presences as Record<string, string>).sort()
+      if (JSON.stringify(named) !== JSON.stringify(answer.userIds)) fail('expected the presence of exactly the users it named')
+      return
+    }
     case 'presence': {
       const want = { type: 'presence:update', data: { user_id: userId, presence: answer.presence } }
       if (got.length !== 1 || JSON.stringify(got[0]) !== JSON.stringify(want)) fail('expected exactly its own presence:update')
