@@ -49,8 +49,14 @@ const MAX_DELIVERED_ALONE = 10_000
 export const READ_BLOCK_MS = 1000
 /** Entries read at once by the live reader. */
 const READ_COUNT = 500
-/** The stream keeps at least this many entries (approximately; fewer when RECOVERY_MAX_BYTES says so), so that a reader that fell behind still finds its next. */
-const MIN_STREAM_LENGTH = 1000
+/**
+ * The stream keeps at least this many entries (approximately; fewer when
+ * RECOVERY_MAX_BYTES says so), whatever RECOVERY_EVENTS, even 0: it is the
+ * transport too, and a host publishing a burst in a loop gets ahead of every
+ * reader (500 entries a read); a reader that fell behind by less still finds
+ * its next.
+ */
+const MIN_STREAM_LENGTH = 10_000
 /** Whatever the bytes, the stream keeps this many entries: it is the transport too, and a reader behind by fewer misses none. */
 const FLOOR_STREAM_LENGTH = 100
 /** What an entry costs besides its fields (Redis's own bookkeeping), for the byte bound. */
