@@ -84,6 +84,7 @@ export async function startRedisCluster(options: RedisClusterOptions) {
   // Asked by others (`r`): one catch-up at a time, and one more after it if asked meanwhile, however many ask.
   let askedCatchUp: Promise<void> | null = null
   let askedAgain = false
+  let catchUpOwed = false
   broker.onCatchUpAsked(() => {
     if (askedCatchUp) {
       askedAgain = true
@@ -95,7 +96,10 @@ export async function startRedisCluster(options: RedisClusterOptions) {
         await catchUpPresence()
       } while (askedAgain)
     })()
-      .catch(() => {})
+      // Not lost with the error: the next heartbeat that reaches Redis runs it.
+      .catch(() => {
+        catchUpOwed = true
+      })
       .finally(() => {
         askedCatchUp = null
       })
@@ -162,6 +166,10 @@ export async function startRedisCluster(options: RedisClusterOptions) {
       else if (broker.hearing) await presenceRoute.retry()
       // In step again (or never out of it) after a publish that failed: the others read what they missed.
       if (up && broker.othersMissed) broker.askOthersToCatchUp()
+      if (up && catchUpOwed) {
+        catchUpOwed = false
+        await catchUpPresence()
+      }
       if (!reap) return
       for (const dead of await redis.zrangebyscore(keys.instances, '-inf', now - instanceTtlMs)) {
         if (dead === instanceId) continue
