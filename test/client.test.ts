@@ -13,7 +13,7 @@ import type { Presence } from '../schemas/common.js'
 import type { MemoryMembershipStore } from '../lib/membership/membership-store-memory.js'
 import { ISSUER, SECRET, WAIT_MS, build, eventually, objectId, signToken } from './helper.js'
 import { freePort } from './servers/ports.js'
-import { nextState } from './client/tools.js'
+import { nextMessage, nextState, stateIs } from './client/tools.js'
 import { internalsOf } from '../plugins/internals.js'
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
@@ -30,23 +30,7 @@ function client<E extends object = {}>(t: Test, options: Omit<RealtimeClientOpti
 }
 
 
-const stateIs = (state: ClientState) => (change: StateChange) => change.state === state
 
-/** Resolves with the next message of `type` the client delivers, failing after WAIT_MS. */
-function nextMessage<T = any>(c: RealtimeClient<any>, type: string, match: (m: any) => boolean = () => true, timeoutMs = WAIT_MS): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off()
-      reject(new Error(`no ${type} within ${timeoutMs} ms`))
-    }, timeoutMs)
-    const off = c.on(type, (message) => {
-      if (!match(message)) return
-      clearTimeout(timer)
-      off()
-      resolve(message as T)
-    })
-  })
-}
 
 
 /** The service on a fixed port, as a restart brings it back. */

@@ -10,7 +10,7 @@ import { eventually, ids, type BuiltApp } from '../helper.js'
 import { cluster } from '../redis/instances.js'
 import { addMembers, removeMember } from '../fixtures/roomler2.js'
 import { adminClient, clientIdByName } from '../faults/instance-tools.js'
-import { applicationEvents, isApplication, note, offsets, resume, until } from './tools.js'
+import { applicationEvents, isApplication, note, offsets, resume, until, pumpEvents } from './tools.js'
 import { internalsOf } from '../../plugins/internals.js'
 
 const UNLIMITED = { rateLimitPerSec: 100_000, rateLimitBurst: 100_000 }
@@ -78,17 +78,11 @@ t.test('events published on another instance while a resume is read: each once, 
     A.app.wsDispatcher.sendToUser(alice, note(text))
   }
   for (let i = 0; i < 100; i++) publishOne()
-  let publishing = true
-  const pump = () => {
-    if (!publishing) return
-    publishOne()
-    setImmediate(pump)
-  }
-  setImmediate(pump)
+  const stopPublishing = pumpEvents(publishOne)
   const { client, connected } = await resume(t, B, alice, since)
   t.equal(connected.data.recovered, true)
   await until(client, 'e150')
-  publishing = false
+  stopPublishing()
   A.app.wsDispatcher.sendToUser(alice, note('end'))
   published.push('end')
   await until(client, 'end')

@@ -8,7 +8,7 @@ import { WebSocket } from 'ws'
 import { build, eventually, GatedPresenceStore, ids, TestClient, type BuiltApp } from '../helper.js'
 import { MemoryMembershipStore } from '../../lib/membership/membership-store-memory.js'
 import { MAX_HELD_FOR_RESUME } from '../../lib/connections/connection.js'
-import { applicationEvents, isApplication, note, offsets, resume, until } from './tools.js'
+import { applicationEvents, isApplication, note, offsets, resume, until, pumpEvents } from './tools.js'
 import { internalsOf } from '../../plugins/internals.js'
 
 const UNLIMITED = { rateLimitPerSec: 100_000, rateLimitBurst: 100_000 }
@@ -100,17 +100,11 @@ t.test('events published while a resume is being read are delivered once, after 
   }
   for (let i = 0; i < 50; i++) publishOne()
   // Publish on every turn of the event loop while the resume opens, is settled and replayed.
-  let publishing = true
-  const pump = () => {
-    if (!publishing) return
-    publishOne()
-    setImmediate(pump)
-  }
-  setImmediate(pump)
+  const stopPublishing = pumpEvents(publishOne)
   const { client, connected } = await resume(t, app, alice, since)
   t.equal(connected.data.recovered, true)
   await until(client, 'e60')
-  publishing = false
+  stopPublishing()
   d.sendToUser(alice, note('end'))
   published.push('end')
   await until(client, 'end')

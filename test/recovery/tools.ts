@@ -44,3 +44,17 @@ export function until(client: TestClient, text: string) {
 export function note(text: string) {
   return { type: 'note:new', data: { text } }
 }
+
+/** Calls `publish` on every turn of the event loop (while a resume opens, settles and replays) until the returned stop. */
+export function pumpEvents(publish: () => void): () => void {
+  let on = true
+  const turn = () => {
+    if (!on) return
+    publish()
+    setImmediate(turn)
+  }
+  setImmediate(turn)
+  return () => {
+    on = false
+  }
+}
