@@ -75,14 +75,15 @@ t.test('subscribed, across instances: subscribes and unsubscribes while the user
     f.send({ type: 'presence:subscribe', data: { user_ids: [ursula] } })
     if (round % 3 !== 2) f.send({ type: 'presence:unsubscribe', data: { user_ids: [ursula] } })
   }
-  // Its last word: subscribe. Then the user's last change.
+  // Its last word: subscribe. Then the user's last change, to a presence no earlier one had (invisible: offline
+  // to others), so that hearing it proves every change before it was heard too (they come in order).
   f.send({ type: 'presence:subscribe', data: { user_ids: [ursula] } })
-  u.send({ type: 'presence:update', data: { presence: 'idle' } })
-  await eventually(() => believed(s, ursula) === 'idle', 5000, 'the steady subscriber heard the last change')
+  u.send({ type: 'presence:update', data: { presence: 'invisible' } })
+  await eventually(() => believed(s, ursula) === 'offline', 5000, 'the steady subscriber heard the last change')
   await f.sync()
   await s.sync()
-  t.equal(believed(f, ursula), 'idle', 'the flickering subscriber’s view ends on the truth')
-  t.equal(believed(s, ursula), 'idle', 'so does the steady one’s')
+  t.equal(believed(f, ursula), 'offline', 'the flickering subscriber’s view ends on the truth')
+  t.equal(believed(s, ursula), 'offline', 'so does the steady one’s')
   const toldSteady = s.received.filter(isPresence(ursula)).map((m) => m.data.presence)
   t.ok(toldSteady.every((presence, k) => k === 0 || presence !== toldSteady[k - 1]), `the steady subscriber was told changes only, never one twice in a row: ${toldSteady.join(' ')}`)
   u.send({ type: 'presence:update', data: { presence: 'dnd' } })
