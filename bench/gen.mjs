@@ -251,7 +251,7 @@ async function typing({ mode, senders, rate, durationMs, warmMs, serverPids }) {
  * Presence broadcast. `sequential`: `count` updates one at a time, each timed
  * to its last recipient; `flood`: every announcer in a closed loop.
  */
-async function presence({ mode, announcers, count, durationMs, warmMs, serverPids, recipients }) {
+async function presence({ mode, announcers, count, durationMs, warmMs, serverPids, recipients, idleBaseline = false }) {
   // Everyone else, or (PRESENCE_SCOPE=subscribed) the announcer's subscribers.
   const expected = recipients ?? conns.length - 1
   const byUser = new Map()
@@ -314,6 +314,16 @@ async function presence({ mode, announcers, count, durationMs, warmMs, serverPid
     const cpu1 = serverCpu(serverPids)
     times.sort((x, y) => x - y)
     Object.assign(result, { p50: percentile(times, 50), p99: percentile(times, 99), updates: count, timedOut: count - times.length, serverCpuUsPerDelivery: (cpu1 - cpu0) / windowDeliveries, serverCpuUsPerChange: (cpu1 - cpu0) / count }, ownLoad(before))
+    if (idleBaseline) {
+      // What the server spends with nothing sent over a window as long (heartbeats and timers of every idle
+      // connection): with few deliveries per change it is a large share of the window, so the net figures leave it out.
+      const windowMs = performance.now() - before.t
+      const idle0 = serverCpu(serverPids)
+      await sleep(windowMs)
+      const idleCpu = serverCpu(serverPids) - idle0
+      const net = Math.max(0, cpu1 - cpu0 - idleCpu)
+      Object.assign(result, { idleCpuUsPerWindow: idleCpu, serverCpuUsPerChangeNet: net / count, serverCpuUsPerDeliveryNet: net / windowDeliveries })
+    }
   } else {
     for (const a of byUser.values()) fire(a)
     await sleep(warmMs)
