@@ -35,7 +35,7 @@ export { SILENT_FAILURES_BEFORE_NEW_TOKEN } from './retry-policy.js'
 export { HEARTBEAT_TIMEOUT_MS } from './heartbeat.js'
 export { PresenceMap, type PresenceChange } from './presence-map.js'
 export type { Resume } from './resume-point.js'
-export { TypingSet, type TypingChange } from './typing-set.js'
+export { STALE_TYPING_MS, TypingSet, type TypingChange } from './typing-set.js'
 export { HEARTBEAT_MS, MAX_PRESENCE_IDS, TYPING_TIMEOUT_MS } from './protocol.js'
 export type {
   ApplicationEvent,

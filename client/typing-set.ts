@@ -1,14 +1,20 @@
 /**
  * Who is typing in each channel, from others' `typing:start` and
- * `typing:stop` (contract section 4). An entry also ends by itself
- * `timeoutMs` after the last `typing:start` heard for it (the server's
- * TYPING_TIMEOUT_MS by default), so a stop that never arrives cannot leave
- * an indicator on; and every entry ends when the connection drops, since
- * the stops sent meanwhile are lost and typing is not replayed.
+ * `typing:stop` (contract section 4). The server always sends the stop (at
+ * its timeout, a close, an instance's end), but it announces a typist once
+ * and renews them silently, so the set cannot end an entry at the server's
+ * TYPING_TIMEOUT_MS: someone who types for longer without a pause would
+ * vanish. It keeps a safety net instead, for a stop lost in a Redis outage
+ * between instances (typing is state, not history, and is not caught up):
+ * an entry ends by itself `timeoutMs` (default a minute) after the last
+ * `typing:start` heard for it. Every entry ends when the connection drops,
+ * since the stops sent meanwhile are lost and typing is not replayed.
  */
-import { TYPING_TIMEOUT_MS } from './protocol.js'
 import type { RealtimeClient } from './realtime-client.js'
 import { emit, type Listener } from './listeners.js'
+
+/** How long an entry lasts without a stop (the safety net above): longer than anyone types without a pause. */
+export const STALE_TYPING_MS = 60_000
 
 export interface TypingChange {
   channelId: string
@@ -22,7 +28,7 @@ export class TypingSet {
   readonly #offs: Array<() => void>
   readonly #timeoutMs: number
 
-  constructor(client: RealtimeClient<any>, { timeoutMs = TYPING_TIMEOUT_MS }: { timeoutMs?: number } = {}) {
+  constructor(client: RealtimeClient<any>, { timeoutMs = STALE_TYPING_MS }: { timeoutMs?: number } = {}) {
     this.#timeoutMs = timeoutMs
     this.#offs = [
       client.on('typing:start', ({ data }) => this.#start(data.channel_id, data.user_id)),

@@ -99,7 +99,7 @@ t.test('TypingSet: others typing per channel; a lost stop times out; a drop empt
   a.c.stopTyping(general)
   await aliceStops
 
-  // Carol's client sends typing:start and never the stop (a lost stop, as a crashed tab leaves it).
+  // Carol's client sends typing:start and the server never a stop (as a stop lost between instances in a Redis outage leaves it).
   const carolClient = await connect(carol)
   const carolTypes = change(general, [carol], 'carol typing')
   carolClient.send({ type: 'typing:start', data: { channel_id: general } })
