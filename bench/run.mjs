@@ -53,6 +53,8 @@ const SERVERS = {
   roomler: { file: 'servers/roomler.mjs', proto: 'plain', presence: true, redis: true, prof: true },
   // The service built from another tree (BENCH_BEFORE_DIST, relative to bench/servers), for before/after runs.
   'roomler-before': { file: 'servers/roomler.mjs', proto: 'plain', presence: true, redis: true, prof: true, env: { BENCH_DIST: process.env.BENCH_BEFORE_DIST ?? '../../.cache/dist-before' } },
+  // The same build with the metrics' hot-path calls made no-ops: beside `roomler`, what counting costs.
+  'roomler-nometrics': { file: 'servers/roomler.mjs', proto: 'plain', presence: true, redis: true, prof: true, env: { BENCH_NO_METRICS: '1' } },
   'socket.io': { file: 'servers/socketio.mjs', proto: 'sio', presence: true },
   uws: { file: 'servers/uws.mjs', proto: 'plain', presence: true },
   centrifugo: { proto: 'centrifugo' },

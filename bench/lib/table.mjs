@@ -76,8 +76,10 @@ function value(results, key, name, path, kind) {
 }
 
 export function renderTable(results) {
-  const withBefore = Object.values(results.runs).some((byName) => byName['roomler-before'])
-  const columns = withBefore ? [...COLUMNS, ['roomler-before', 'roomler before']] : COLUMNS
+  // Variants of the service in the run (a before/after, metrics off) get a column each.
+  const present = (name) => Object.values(results.runs).some((byName) => byName[name])
+  const variants = [['roomler-before', 'roomler before'], ['roomler-nometrics', 'roomler, metrics off']].filter(([name]) => present(name))
+  const columns = [...COLUMNS, ...variants]
   const lines = [
     `| figure | ${columns.map(([, label]) => label).join(' | ')} | ${YARDSTICKS.map(([, label]) => `roomler / ${label}`).join(' | ')} |`,
     `|---|${columns.map(() => '---:|').join('')}${YARDSTICKS.map(() => '---:|').join('')}`,

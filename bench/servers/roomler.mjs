@@ -69,5 +69,16 @@ serveIpc({
     return process.memoryUsage().heapUsed
   },
 })
+await app.ready()
+if (process.env.BENCH_NO_METRICS) {
+  // The runner's `roomler-nometrics`: the same build with the metrics' hot-path calls made no-ops, so that a run
+  // beside `roomler` shows what counting costs per delivery (the embedding issue allows at most 3%).
+  const { internalsOf } = await import(new URL(`${process.env.BENCH_DIST ?? '../../dist'}/plugins/internals.js`, import.meta.url).href)
+  const metrics = internalsOf(app).realtimeMetrics
+  const nothing = () => {}
+  metrics.delivered = nothing
+  metrics.messagesIn.add = nothing
+  metrics.messagesOut.add = nothing
+}
 await app.listen({ port: 0, host: '127.0.0.1' })
 process.send({ ready: true, port: app.server.address().port })
