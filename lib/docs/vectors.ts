@@ -75,6 +75,7 @@ const client: Entry[] = [
 const server: Entry[] = [
   { name: 'connected', variant: 'ConnectedMessage', note: 'with the offset of the history’s end (section 8; an offset is opaque: `<epoch>-<ms>-<seq>` today)', frame: { type: 'connected', data: { user_id: alice, offset: '5f3c2a91be-1733120000000-0' } } },
   { name: 'connected-recovered', variant: 'ConnectedMessage', note: 'a resume with ?since= that the history still reaches: the offset is since itself', frame: { type: 'connected', data: { user_id: alice, offset: '5f3c2a91be-1733120000000-0', recovered: true } } },
+  { name: 'connected-not-recovered', variant: 'ConnectedMessage', note: 'a resume the history no longer reaches (older than the window, or another history): nothing is replayed, the client refetches', frame: { type: 'connected', data: { user_id: alice, offset: '5f3c2a91be-1733120000000-4', recovered: false } } },
   { name: 'connected-without-offset', variant: 'ConnectedMessage', note: 'what a server without a history sends', frame: { type: 'connected', data: { user_id: alice } } },
   { name: 'pong', variant: 'PongMessage', note: '', frame: { type: 'pong', data: {} } },
   { name: 'typing-start', variant: 'TypingStartEvent', note: '', frame: { type: 'typing:start', data: { channel_id: channel, user_id: bob } } },
