@@ -40,9 +40,9 @@ export class Dispatcher {
     this.publish({ users: [normalizeId(userId)] }, message)
   }
 
-  /** Every connection of each of the users. */
+  /** Every connection of each of the users, once each however often (and in whichever case) a user is named. */
   broadcast(userIds: readonly string[], message: OutgoingMessage, options: ExcludeOptions = {}): void {
-    this.publish({ users: userIds.map(normalizeId), exclude: excluded(options.exclude) }, message)
+    this.publish({ users: [...new Set(userIds.map(normalizeId))], exclude: excluded(options.exclude) }, message)
   }
 
   /** Every connected user, less those excluded. */

@@ -55,6 +55,19 @@ t.test('sendToUser, broadcast and sendToChannel reach users named in upper case'
   t.strictSame(await receivedTypes(s.graceClient), ['note:channel'])
 })
 
+t.test('a broadcast naming a user twice, in either spelling, reaches them once, live and in a replay', async (t) => {
+  const s = await setup(t)
+  s.app.wsDispatcher.broadcast([s.ada, upper(s.ada), s.ada], { type: 'note:twice', data: {} })
+  const live = await s.adaClient.sync()
+  t.strictSame(live.map((message) => message.type), ['note:twice'], 'once live')
+  const since = (live[0] as { offset?: string }).offset!
+  s.app.wsDispatcher.broadcast([upper(s.ada), s.ada], { type: 'note:twice-again', data: {} })
+  t.strictSame(await receivedTypes(s.adaClient), ['note:twice-again'], 'the next one once live too')
+  const resumed = await s.connect(s.ada, { query: `since=${encodeURIComponent(since)}` })
+  await resumed.sync()
+  t.strictSame(resumed.received.filter((message) => message.type.startsWith('note:')).map((message) => message.type), ['note:twice-again'], 'and once in the replay')
+})
+
 t.test('exclusions in upper case leave those users out, through every entry', async (t) => {
   const s = await setup(t)
   const exclude = [upper(s.grace)]
