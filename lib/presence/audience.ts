@@ -3,6 +3,7 @@ import { visiblePresence } from '../../schemas/common.js'
 import type { PresenceUpdateEvent } from '../../schemas/server-messages.js'
 import type { Dispatcher } from '../delivery/dispatcher.js'
 import { OutFrame } from '../connections/wire.js'
+import type { Connection } from '../connections/connection.js'
 import type { Metrics } from '../support/metrics.js'
 import type { PresenceRoute, ReadPresences } from './presence-route.js'
 import { PresenceWatchers } from './watchers.js'
@@ -89,9 +90,25 @@ export class SubscriberAudience implements PresenceAudience {
     return (this.#heardAt.get(userId) ?? -1) > clock ? (this.#told.get(userId) ?? 'offline') : undefined
   }
 
-  /** A subscriber was just told `presence` by presence:state: what the watchers here know, unless a change told them since. */
-  told(userId: string, presence: VisiblePresence): void {
-    if (this.watchers.isWatched(userId) && !this.#told.has(userId)) this.#told.set(userId, presence)
+  /**
+   * `subscriber` was just told `presence` by presence:state, read after every
+   * change heard here (`newerSince` found none). If the other watchers here
+   * were told otherwise, the read is newer than what they know: the change is
+   * still on its way through the route. They are told it now, as a change
+   * heard, so that the route's copy matches and is not sent a second time
+   * (to the subscriber least of all: it was just told).
+   */
+  told(userId: string, presence: VisiblePresence, subscriber: Connection): void {
+    if (!this.watchers.isWatched(userId)) return
+    const known = this.#told.get(userId)
+    if (known === presence) return
+    // Heard now: a read begun before this one (another subscribe's, a catch-up's) is older than it.
+    this.#heardAt.set(userId, ++this.#clock)
+    this.#told.set(userId, presence)
+    // The first subscriber here: nobody else to tell.
+    if (known === undefined) return
+    const sent = this.watchers.deliver(userId, new OutFrame(JSON.stringify(event(userId, presence))), subscriber)
+    this.metrics.delivered('presence:update', sent, performance.now())
   }
 
   /** Users newly watched here, together: one route opening (one SUBSCRIBE) for all. */

@@ -52,7 +52,7 @@ export class PresenceSubscriptions {
       // A change this connection may already have been told while the state was read is newer than the read.
       const presence = audience.newerSince(userId, asOf) ?? visiblePresence(states[i]!)
       presences[userId] = presence
-      audience.told(userId, presence)
+      audience.told(userId, presence, connection)
     })
     return { type: 'presence:state', data: { presences } }
   }

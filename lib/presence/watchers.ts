@@ -67,12 +67,12 @@ export class PresenceWatchers {
     if (gone.length > 0) this.onWatched(gone, false)
   }
 
-  /** Writes the frame (the same bytes) to every watcher of the user here; returns how many. */
-  deliver(userId: string, frame: OutFrame): number {
+  /** Writes the frame (the same bytes) to every watcher of the user here but `except`; returns how many. */
+  deliver(userId: string, frame: OutFrame, except?: Connection): number {
     const watchers = this.#byUser.get(userId)
     if (watchers === undefined) return 0
     let sent = 0
-    for (const connection of watchers) if (connection.sendFrame(frame)) sent++
+    for (const connection of watchers) if (connection !== except && connection.sendFrame(frame)) sent++
     return sent
   }
 

@@ -15,6 +15,7 @@ import { isPresence } from '../fixtures/messages.js'
 import { cluster } from '../redis/instances.js'
 import { subscribe, told, toldNothingOf } from './scope-tools.js'
 import { internalsOf } from '../../plugins/internals.js'
+import { RedisKeys } from '../../lib/redis/keys.js'
 
 /** How many channels the instance's subscriber connection holds, as Redis reports it (CLIENT LIST `sub=`). */
 async function channelsHeld(admin: Redis, node: BuiltApp): Promise<number> {
@@ -129,4 +130,30 @@ t.test('subscribed, across instances: a watched user who moves to another instan
   await told(t, { watcher: w }, ursula, 'dnd', 'moved to B: her change there is heard, and her leaving A announced nothing')
   await onB.close()
   await told(t, { watcher: w }, ursula, 'offline', 'her last connection closing: offline')
+})
+
+t.test('subscribed, across instances: a subscriber whose presence:state is newer than the change on its way is not told it again', async (t) => {
+  const { redis, nodes } = await cluster(t, 2, { presenceScope: 'subscribed' })
+  const [A, B] = nodes as [BuiltApp, BuiltApp]
+  const [xavier, first, second] = ids()
+  const x = await B.connect(xavier)
+  const w1 = await A.connect(first)
+  t.same(await subscribe(w1, [xavier]), { [xavier]: 'online' }, 'the first subscriber: online')
+  const w2 = await A.connect(second)
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.disconnect())
+  // A's subscriber connection reads nothing for a while (its socket paused): xavier's leaving is on its way to A.
+  const route = internalsOf(A.app).realtimeCluster.presenceRoute as unknown as { sub: Redis }
+  route.sub.stream.pause()
+  t.teardown(() => route.sub.stream.resume())
+  await x.close()
+  await eventually(async () => (await admin.hget(new RedisKeys().presence, xavier)) === null, 5000, 'xavier gone from Redis')
+  t.same(await subscribe(w2, [xavier]), { [xavier]: 'offline' }, 'the second subscriber reads him offline')
+  await told(t, { first: w1 }, xavier, 'offline', 'the first subscriber is told at once: what the second read is newer')
+  route.sub.stream.resume()
+  // The change itself arrives now: it matches what both were told.
+  await toldNothingOf(t, { first: w1, second: w2 }, xavier, 'neither is told offline again when the route’s copy arrives')
+  const again = await B.connect(xavier)
+  await told(t, { first: w1, second: w2 }, xavier, 'online', 'both hear him come back')
+  await again.close()
 })
