@@ -1,10 +1,12 @@
 import type { Redis } from 'ioredis'
 import type { Audience, DeliverLocally, Outbound } from '../delivery/broker.js'
-import { NOT_RECOVERED, REPLAY_WAIT_MS, type History, type IsMember, type Replay } from '../history/history.js'
+import { MAX_WAITING_REPLAYS, NOT_RECOVERED, REPLAY_TURN_WAIT_MS, REPLAY_WAIT_MS, stillMemberFrames, type History, type IsMember, type Replay } from '../history/history.js'
+import { Turns } from '../history/turns.js'
+import { withTimeout } from '../support/timeout.js'
 import { newEpoch, type HistoryLimits } from '../history/history-memory.js'
 import { idParts, offsetOf, parseOffset, START_ID, withOffset } from '../history/offsets.js'
 import { decode, encodeAudience, type RawEntry } from './history-entries.js'
-import { CONCURRENT_REPLAYS, REPLAY_MAX_BYTES, replayStream, Turns } from './history-replay.js'
+import { CONCURRENT_REPLAYS, readMissed, REPLAY_MAX_BYTES } from './history-replay.js'
 import type { RedisKeys } from './keys.js'
 
 /**
@@ -111,8 +113,8 @@ export class RedisHistory implements History {
   readonly #tag = newEpoch()
   /** The average size of an entry appended here: RECOVERY_MAX_BYTES over it is the stream's length. */
   #averageBytes = 0
-  /** Resumes read the stream a few at a time. */
-  readonly #replays = new Turns(CONCURRENT_REPLAYS)
+  /** Resumes read the stream a few at a time, and wait for it within bounds (how long, how many). */
+  readonly #replays = new Turns(CONCURRENT_REPLAYS, MAX_WAITING_REPLAYS, REPLAY_TURN_WAIT_MS)
 
   constructor(
     private readonly redis: Redis,
@@ -168,12 +170,21 @@ export class RedisHistory implements History {
     const position = parseOffset(since)
     const { events, replayMaxBytes = REPLAY_MAX_BYTES } = this.limits
     if (position === null || events === 0) return NOT_RECOVERED
-    // Its resume stops waiting after REPLAY_WAIT_MS: a turn that comes later reads nothing for no one.
-    const givenUpAt = Date.now() + REPLAY_WAIT_MS
+    // Nothing missed: `since` is the last entry delivered here, and whatever
+    // comes after it reaches the connection live (it is held from now on).
+    // The common case of a storm after a blip; no turn, no read.
+    if (position.epoch === this.#epoch && position.id === this.#lastId) return { recovered: true, frames: [], upTo: since }
     try {
-      return await this.#replays.run(() =>
-        Date.now() > givenUpAt ? Promise.resolve(NOT_RECOVERED) : replayStream(this.replayer, this.keys, { events, replayMaxBytes }, position, userId, isMember),
+      // The stream's time limit runs from the turn, not from the resume: a
+      // resume that queued behind others still gets all of it.
+      const read = await this.#replays.run(
+        // A read that outlives the limit (a hung Redis) gives the turn back all the same; it stops at its next page.
+        () => withTimeout(readMissed(this.replayer, this.keys, { events, replayMaxBytes }, position, userId, Date.now() + REPLAY_WAIT_MS), REPLAY_WAIT_MS),
+        null,
       )
+      if (read === null) return NOT_RECOVERED
+      // The turn is given back before the memberships are read (the database, within MEMBERSHIP_WAIT_MS).
+      return { recovered: true, frames: await stillMemberFrames(read.addressed, userId, isMember), upTo: read.upTo }
     } catch {
       return NOT_RECOVERED
     }
