@@ -1,5 +1,6 @@
 import type { Audience } from '../delivery/broker.js'
 import { withTimeout } from '../support/timeout.js'
+import { MEMBERSHIP_READ_TIMEOUT_MS } from '../membership/membership-cache.js'
 
 /**
  * What a resume (`?since=`) gets: the events the user would have received
@@ -74,8 +75,14 @@ export function boundedReplay(
   return withTimeout(history.replay(since, userId, isMember), waitMs).catch(() => NOT_RECOVERED)
 }
 
-/** A resume waits at most this long for the memberships it needs; past it, `recovered: false` (contract section 2: `connected` within a few seconds). */
-export const MEMBERSHIP_WAIT_MS = 2000
+/**
+ * A resume waits at most this long for the memberships it needs; past it,
+ * `recovered: false` (contract section 2: `connected` within a few seconds).
+ * As long as the membership cache itself waits for a read: a database the
+ * cache still takes for loaded but live is not given up on by a resume
+ * either (in a reconnect storm the reads queue behind one another).
+ */
+export const MEMBERSHIP_WAIT_MS = MEMBERSHIP_READ_TIMEOUT_MS
 /** At most this many memberships of one resume are read at once. */
 const MEMBERSHIP_READS = 16
 
