@@ -194,8 +194,9 @@ export class RedisHistory implements History {
     if (position === null || events === 0) return NOT_RECOVERED
     // Nothing missed: `since` is the last entry delivered here, and whatever
     // comes after it reaches the connection live (it is held from now on).
-    // The common case of a storm after a blip; no turn, no read.
-    if (position.epoch === this.#epoch && position.id === this.#lastId) return { recovered: true, frames: [], upTo: since }
+    // The common case of a storm after a blip; no turn, no read. Only while
+    // the reader reads: during an outage a resume is `recovered: false`.
+    if (this.#hearing && position.epoch === this.#epoch && position.id === this.#lastId) return { recovered: true, frames: [], upTo: since }
     try {
       // The stream's time limit runs from the turn, not from the resume: a
       // resume that queued behind others still gets all of it.
