@@ -1,5 +1,6 @@
 import type { Audience } from '../delivery/broker.js'
 import { withTimeout } from '../support/timeout.js'
+import { MEMBERSHIP_READ_TIMEOUT_MS } from '../membership/membership-cache.js'
 
 /**
  * What a resume (`?since=`) gets: the events the user would have received
@@ -49,20 +50,39 @@ export interface Addressed {
 }
 
 /**
- * A resume waits at most this long for its replay as a whole (its turn among
- * other resumes, the reads of the history, the memberships): past it,
- * `recovered: false`, so that `connected` comes within a few seconds
- * (contract section 2) whatever Redis or the database do.
+ * A replay over Redis gets this long to read the stream once it has its turn
+ * among other resumes (the turn's wait is bounded apart, REPLAY_TURN_WAIT_MS):
+ * past it, `recovered: false`, so that a hung Redis never holds `connected`.
  */
 export const REPLAY_WAIT_MS = 5000
+/**
+ * A resume waits at most this long for its turn to read the stream (a few
+ * resumes read at once per instance). Generous: in a reconnect storm the
+ * resumes queue, and each one that gives up is a client that refetches.
+ */
+export const REPLAY_TURN_WAIT_MS = 20_000
+/** At most this many resumes wait for a turn on an instance; past it, `recovered: false` at once (a queue without bound is memory without bound). */
+export const MAX_WAITING_REPLAYS = 2000
 
-/** The history's replay, or `recovered: false` past `waitMs` (the replay goes on and its answer is dropped). */
-export function boundedReplay(history: History, since: string, userId: string, isMember: IsMember, waitMs = REPLAY_WAIT_MS): Promise<Replay> {
+/** The history's replay, or `recovered: false` past `waitMs`: a backstop over the bounds of each step (turn, stream, memberships). */
+export function boundedReplay(
+  history: History,
+  since: string,
+  userId: string,
+  isMember: IsMember,
+  waitMs = REPLAY_TURN_WAIT_MS + REPLAY_WAIT_MS + MEMBERSHIP_WAIT_MS + 1000,
+): Promise<Replay> {
   return withTimeout(history.replay(since, userId, isMember), waitMs).catch(() => NOT_RECOVERED)
 }
 
-/** A resume waits at most this long for the memberships it needs; past it, `recovered: false` (contract section 2: `connected` within a few seconds). */
-export const MEMBERSHIP_WAIT_MS = 2000
+/**
+ * A resume waits at most this long for the memberships it needs; past it,
+ * `recovered: false` (contract section 2: `connected` within a few seconds).
+ * As long as the membership cache itself waits for a read: a database the
+ * cache still takes for loaded but live is not given up on by a resume
+ * either (in a reconnect storm the reads queue behind one another).
+ */
+export const MEMBERSHIP_WAIT_MS = MEMBERSHIP_READ_TIMEOUT_MS
 /** At most this many memberships of one resume are read at once. */
 const MEMBERSHIP_READS = 16
 

@@ -175,6 +175,8 @@ export async function startRedisCluster(options: RedisClusterOptions) {
         if (dead === instanceId) continue
         await presence.reap(dead)
         await typing.reap(dead)
+        // Its reader holds the trimming back no more.
+        await redis.hdel(keys.historyReaders, dead)
         broker.announceGone(dead)
         log.info({ instance: dead }, 'counted out an instance that stopped answering')
       }
@@ -182,7 +184,19 @@ export async function startRedisCluster(options: RedisClusterOptions) {
       if (up) log.warn({}, 'Redis is unreachable; serving this instance’s own connections until it returns')
       up = false
     }
-    if (reap && up) await trimHistory()
+    if (reap && up) {
+      await shareReadPosition(Date.now())
+      await trimHistory()
+    }
+  }
+
+  /** Tells the others where this instance's reader is, and learns the oldest live reader's place (appends trim no further). */
+  async function shareReadPosition(now: number) {
+    try {
+      await history.shareReadPosition(instanceId, now - instanceTtlMs)
+    } catch {
+      // The last position learned stays; the next heartbeat tries again.
+    }
   }
 
   /**
@@ -247,6 +261,7 @@ export async function startRedisCluster(options: RedisClusterOptions) {
       // Leaving the set tells the others at once that this instance is gone (its users left already).
       await redis.zrem(keys.instances, instanceId).catch(() => {})
       await redis.del(keys.usersOf(instanceId), keys.typistsOf(instanceId)).catch(() => {})
+      await redis.hdel(keys.historyReaders, instanceId).catch(() => {})
       redis.disconnect()
       sub.disconnect()
       reader.disconnect()

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis'
-import { addressed, NOT_RECOVERED, stillMemberFrames, type Addressed, type IsMember, type Replay } from '../history/history.js'
+import { addressed, type Addressed } from '../history/history.js'
 import { offsetOf, START_ID, type Position } from '../history/offsets.js'
 import { compareIds, decode, rawSize, type RawEntry } from './history-entries.js'
 import type { RedisKeys } from './keys.js'
@@ -45,6 +45,12 @@ async function state(redis: Redis, keys: RedisKeys, id: string): Promise<State> 
   return (redis as Redis & { roomlerHistoryState: (...args: string[]) => Promise<State> }).roomlerHistoryState(keys.history, keys.historyEpoch, id)
 }
 
+/** What a resume read of the stream: the entries addressed to the user (memberships still to check), up to `upTo`. */
+export interface MissedEntries {
+  readonly addressed: readonly Addressed[]
+  readonly upTo: string
+}
+
 /**
  * A resume over the Redis stream, on a connection of its own (not the one
  * the heartbeat and the appends use): recovered when the epoch is `since`'s,
@@ -53,29 +59,33 @@ async function state(redis: Redis, keys: RedisKeys, id: string): Promise<State> 
  * `since` is.
  * The entries up to the stream's end as it was then are read in pages (each
  * await lets the event loop go on), filtered for the user as they come, and
- * given up on past RECOVERY_EVENTS entries or `replayMaxBytes` bytes.
+ * given up on past RECOVERY_EVENTS entries, `replayMaxBytes` bytes, or the
+ * `deadline` (epoch ms; its resume gave up). null: not recovered. The
+ * memberships of the channel events are left to the caller: they are read
+ * from the database, not the stream, and must not hold a turn to read it.
  */
-export async function replayStream(redis: Redis, keys: RedisKeys, limits: ReplayLimits, position: Position, userId: string, isMember: IsMember): Promise<Replay> {
+export async function readMissed(redis: Redis, keys: RedisKeys, limits: ReplayLimits, position: Position, userId: string, deadline: number): Promise<MissedEntries | null> {
   const [epoch, last, trimmed, present] = await state(redis, keys, position.id)
-  if (epoch !== position.epoch || trimmed < 0) return NOT_RECOVERED
+  if (epoch !== position.epoch || trimmed < 0) return null
   // From the future, or something after `since` is gone (`since` is the n-th entry appended).
-  if (compareIds(position.id, last) > 0 || trimmed > position.seq) return NOT_RECOVERED
+  if (compareIds(position.id, last) > 0 || trimmed > position.seq) return null
   // An id the stream gave: still in it, or the very last one trimmed (or the start, when nothing was).
-  if (present === 0 && position.seq !== trimmed) return NOT_RECOVERED
+  if (present === 0 && position.seq !== trimmed) return null
   const found: Addressed[] = []
   let entries = 0
   let bytes = 0
   let cursor = position.id
   let count = FIRST_PAGE_ENTRIES
   while (compareIds(cursor, last) < 0) {
+    if (Date.now() > deadline) return null
     const page = (await redis.xrange(keys.history, `(${cursor}`, last, 'COUNT', count)) as RawEntry[]
     if (page.length === 0) break
     for (const raw of page) {
       entries++
       bytes += rawSize(raw)
-      if (entries > limits.events || bytes > limits.replayMaxBytes) return NOT_RECOVERED
+      if (entries > limits.events || bytes > limits.replayMaxBytes) return null
       const entry = decode(raw)
-      if (entry.epoch !== epoch) return NOT_RECOVERED
+      if (entry.epoch !== epoch) return null
       if (addressed(entry.audience, userId)) found.push({ frame: entry.frame, channel: 'users' in entry.audience ? entry.audience.channel : undefined })
     }
     cursor = page.at(-1)![0]
@@ -84,32 +94,10 @@ export async function replayStream(redis: Redis, keys: RedisKeys, limits: Replay
   // Trimmed while it was read (from the oldest end): what was not read yet may be gone.
   if (entries > 0) {
     const trimmedNow = (await state(redis, keys, START_ID))[2]
-    if (trimmedNow < 0 || trimmedNow > position.seq) return NOT_RECOVERED
+    if (trimmedNow < 0 || trimmedNow > position.seq) return null
   }
-  return { recovered: true, frames: await stillMemberFrames(found, userId, isMember), upTo: offsetOf(epoch, last) }
+  return { addressed: found, upTo: offsetOf(epoch, last) }
 }
 
 /** At most this many resumes read the stream at once on an instance: a reconnect storm reads a few budgets at a time, not thousands. */
 export const CONCURRENT_REPLAYS = 4
-
-/** Turns for at most `size` tasks at once; the others wait, in order. */
-export class Turns {
-  #free: number
-  readonly #waiting: Array<() => void> = []
-
-  constructor(size: number) {
-    this.#free = size
-  }
-
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.#free > 0) this.#free--
-    else await new Promise<void>((resolve) => this.#waiting.push(resolve))
-    try {
-      return await task()
-    } finally {
-      const next = this.#waiting.shift()
-      if (next) next()
-      else this.#free++
-    }
-  }
-}

@@ -1,15 +1,21 @@
 import type { Redis } from 'ioredis'
 import type { Audience, DeliverLocally, Outbound } from '../delivery/broker.js'
-import { NOT_RECOVERED, REPLAY_WAIT_MS, type History, type IsMember, type Replay } from '../history/history.js'
+import { MAX_WAITING_REPLAYS, NOT_RECOVERED, REPLAY_TURN_WAIT_MS, REPLAY_WAIT_MS, stillMemberFrames, type History, type IsMember, type Replay } from '../history/history.js'
+import { Turns } from '../history/turns.js'
+import { withTimeout } from '../support/timeout.js'
 import { newEpoch, type HistoryLimits } from '../history/history-memory.js'
 import { idParts, offsetOf, parseOffset, START_ID, withOffset } from '../history/offsets.js'
 import { decode, encodeAudience, type RawEntry } from './history-entries.js'
-import { CONCURRENT_REPLAYS, REPLAY_MAX_BYTES, replayStream, Turns } from './history-replay.js'
+import { CONCURRENT_REPLAYS, readMissed, REPLAY_MAX_BYTES } from './history-replay.js'
 import type { RedisKeys } from './keys.js'
+import { shareReadPosition } from './history-readers.js'
 
 /**
- * KEYS: stream, epoch, count. ARGV: proposed epoch, max length, type,
- * audience, payload, publish id. → the entry's id, `<Redis's time in ms>-<count>`:
+ * KEYS: stream, epoch, count. ARGV: proposed epoch, length by count, type,
+ * audience, payload, publish id, hard length (by bytes), the oldest live
+ * reader's `<n>` (-1: none known). The stream keeps the length by count, or
+ * more: every entry after the oldest live reader's (they are the transport
+ * too), but never more than the hard length. → the entry's id, `<Redis's time in ms>-<count>`:
  * the count of entries ever appended, so that a resume knows from the
  * stream's own counts (entries added, length) whether anything after its
  * `since` was trimmed. Should an id not come after the last (Redis's clock
@@ -22,10 +28,14 @@ local epoch = redis.call('GET', KEYS[2])
 local n = redis.call('INCR', KEYS[3])
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-local function add(id)
-  return redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], id, 'e', epoch, 't', ARGV[3], 'a', ARGV[4], 'p', ARGV[5], 'i', ARGV[6])
+local byCount, hard, reader = tonumber(ARGV[2]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local function add(id, count)
+  local keep = byCount
+  if reader >= 0 and count - reader > keep then keep = count - reader end
+  if keep > hard then keep = hard end
+  return redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', keep, id, 'e', epoch, 't', ARGV[3], 'a', ARGV[4], 'p', ARGV[5], 'i', ARGV[6])
 end
-local id = add(string.format('%d-%d', ms, n))
+local id = add(string.format('%d-%d', ms, n), n)
 if type(id) == 'table' and id.err then
   local info = redis.call('XINFO', 'STREAM', KEYS[1])
   local last, added = '0-0', 0
@@ -34,7 +44,7 @@ if type(id) == 'table' and id.err then
   end
   local lastMs = tonumber(string.match(last, '^(%d+)-'))
   redis.call('SET', KEYS[3], added + 1)
-  id = add(string.format('%d-%d', math.max(ms, lastMs + 1), added + 1))
+  id = add(string.format('%d-%d', math.max(ms, lastMs + 1), added + 1), added + 1)
   if type(id) == 'table' and id.err then return redis.error_reply(id.err) end
 end
 return id
@@ -111,8 +121,10 @@ export class RedisHistory implements History {
   readonly #tag = newEpoch()
   /** The average size of an entry appended here: RECOVERY_MAX_BYTES over it is the stream's length. */
   #averageBytes = 0
-  /** Resumes read the stream a few at a time. */
-  readonly #replays = new Turns(CONCURRENT_REPLAYS)
+  /** The oldest position (`<n>`) of a live reader, as of the last heartbeat: appends trim no further by count. */
+  #oldestReader: number | null = null
+  /** Resumes read the stream a few at a time, and wait for it within bounds (how long, how many). */
+  readonly #replays = new Turns(CONCURRENT_REPLAYS, MAX_WAITING_REPLAYS, REPLAY_TURN_WAIT_MS)
 
   constructor(
     private readonly redis: Redis,
@@ -144,10 +156,22 @@ export class RedisHistory implements History {
   append(audience: Audience, event: Outbound): void {
     const publishId = `${this.#tag}.${++this.#appended}`
     const encoded = encodeAudience(audience)
-    const max = String(this.#maxLength(ENTRY_OVERHEAD + encoded.length + event.payload.length + event.type.length + publishId.length))
+    const { byCount, hard } = this.#lengths(ENTRY_OVERHEAD + encoded.length + event.payload.length + event.type.length + publishId.length)
     // A fresh epoch proposed each time: a Redis that restarted empty gets one no offset ever had.
     ;(this.redis as Redis & { roomlerHistoryAppend: (...args: string[]) => Promise<string> })
-      .roomlerHistoryAppend(this.keys.history, this.keys.historyEpoch, this.keys.historyCount, newEpoch(), max, event.type, encoded, event.payload, publishId)
+      .roomlerHistoryAppend(
+        this.keys.history,
+        this.keys.historyEpoch,
+        this.keys.historyCount,
+        newEpoch(),
+        String(byCount),
+        event.type,
+        encoded,
+        event.payload,
+        publishId,
+        String(hard),
+        String(this.#oldestReader ?? -1),
+      )
       .catch((error: unknown) => {
         if (this.#unshared === 0) this.log.warn({ err: error }, 'could not append an application event to the shared history; delivered here only')
         // A late answer is no answer: the append may land all the same, and then it is not delivered here again.
@@ -168,26 +192,50 @@ export class RedisHistory implements History {
     const position = parseOffset(since)
     const { events, replayMaxBytes = REPLAY_MAX_BYTES } = this.limits
     if (position === null || events === 0) return NOT_RECOVERED
-    // Its resume stops waiting after REPLAY_WAIT_MS: a turn that comes later reads nothing for no one.
-    const givenUpAt = Date.now() + REPLAY_WAIT_MS
+    // Nothing missed: `since` is the last entry delivered here, and whatever
+    // comes after it reaches the connection live (it is held from now on).
+    // The common case of a storm after a blip; no turn, no read. Only while
+    // the reader reads: during an outage a resume is `recovered: false`.
+    if (this.#hearing && position.epoch === this.#epoch && position.id === this.#lastId) return { recovered: true, frames: [], upTo: since }
     try {
-      return await this.#replays.run(() =>
-        Date.now() > givenUpAt ? Promise.resolve(NOT_RECOVERED) : replayStream(this.replayer, this.keys, { events, replayMaxBytes }, position, userId, isMember),
+      // The stream's time limit runs from the turn, not from the resume: a
+      // resume that queued behind others still gets all of it.
+      const read = await this.#replays.run(
+        // A read that outlives the limit (a hung Redis) gives the turn back all the same; it stops at its next page.
+        () => withTimeout(readMissed(this.replayer, this.keys, { events, replayMaxBytes }, position, userId, Date.now() + REPLAY_WAIT_MS), REPLAY_WAIT_MS),
+        null,
       )
+      if (read === null) return NOT_RECOVERED
+      // The turn is given back before the memberships are read (the database, within MEMBERSHIP_WAIT_MS).
+      return { recovered: true, frames: await stillMemberFrames(read.addressed, userId, isMember), upTo: read.upTo }
     } catch {
       return NOT_RECOVERED
     }
   }
 
   /**
-   * The stream's length after an append of `bytes`: RECOVERY_EVENTS (or the
-   * reader's minimum), and no more than RECOVERY_MAX_BYTES holds at the
-   * average size of the entries appended here.
+   * The stream's lengths after an append of `bytes`: by count,
+   * RECOVERY_EVENTS (or the transport's minimum); and the hard one, what
+   * RECOVERY_MAX_BYTES holds at the average size of the entries appended
+   * here, which wins over the count and over the readers (see the script).
    */
-  #maxLength(bytes: number): number {
+  #lengths(bytes: number): { byCount: number; hard: number } {
     this.#averageBytes = this.#averageBytes === 0 ? bytes : this.#averageBytes + (bytes - this.#averageBytes) * SIZE_WEIGHT
-    const byBytes = Math.max(FLOOR_STREAM_LENGTH, Math.floor(this.limits.maxBytes / this.#averageBytes))
-    return Math.min(Math.max(this.limits.events, MIN_STREAM_LENGTH), byBytes)
+    const hard = Math.max(FLOOR_STREAM_LENGTH, Math.floor(this.limits.maxBytes / this.#averageBytes))
+    return { byCount: Math.min(Math.max(this.limits.events, MIN_STREAM_LENGTH), hard), hard }
+  }
+
+  /**
+   * Records where this instance's reader is (each heartbeat) and learns the
+   * oldest live reader's position: no append trims past it by count.
+   */
+  async shareReadPosition(instanceId: string, aliveSince: number): Promise<void> {
+    this.#oldestReader = await shareReadPosition(this.redis, this.keys, instanceId, this.#lastId, aliveSince)
+  }
+
+  /** The oldest live reader's `<n>` as last learned (null: none known yet), for tests. */
+  get oldestReader(): number | null {
+    return this.#oldestReader
   }
 
   /** Drops what is older than RECOVERY_WINDOW_MS (each heartbeat; approximate, as Redis trims whole nodes). */

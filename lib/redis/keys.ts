@@ -48,6 +48,10 @@ export class RedisKeys {
   get historyCount() {
     return `${this.prefix}hn`
   }
+  /** Hash: instance id → the last history entry its reader delivered (the trim keeps what a live reader still needs). */
+  get historyReaders() {
+    return `${this.prefix}hr`
+  }
   /** Channel every instance hears. */
   get everyone() {
     return `${this.prefix}all`

@@ -131,3 +131,94 @@ export async function presenceAnswer(url: string, token: string, ids: string[]):
   if (response.status !== 200) throw new Error(`GET /presence answered ${response.status}`)
   return ((await response.json()) as { presences: Record<string, string> }).presences
 }
+
+/**
+ * A TCP relay to `target` (a mongodb:// URL) that holds every chunk `delayMs`
+ * in each direction before passing it on, in order: a slow link to the
+ * database (every round trip at least twice `delayMs`). Closed when the test ends.
+ */
+export async function laggingRelay(t: Test, target: string, delayMs: number): Promise<{ url: string }> {
+  const { hostname, port } = new URL(target)
+  const sockets = new Set<Socket>()
+  const server = createServer((client) => {
+    const upstream = tcpConnect({ host: hostname, port: Number(port) })
+    // Timers of one duration fire in the order they were set: the bytes stay in order.
+    client.on('data', (chunk) => setTimeout(() => upstream.write(chunk), delayMs))
+    upstream.on('data', (chunk) => setTimeout(() => client.write(chunk), delayMs))
+    for (const socket of [client, upstream]) {
+      sockets.add(socket)
+      socket.on('close', () => sockets.delete(socket))
+      socket.on('error', () => {})
+    }
+    client.on('close', () => upstream.destroy())
+    upstream.on('close', () => client.destroy())
+  })
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
+  const address = server.address()
+  t.teardown(async () => {
+    for (const socket of sockets) socket.destroy()
+    await new Promise((done) => server.close(done))
+  })
+  const url = new URL(target)
+  url.port = String(typeof address === 'object' && address ? address.port : 0)
+  return { url: url.toString() }
+}
+
+/**
+ * A TCP relay to `target` (any `scheme://host:port` URL) that can stall the
+ * connections whose client named itself `name…` (Redis's CLIENT SETNAME, the
+ * first bytes a named ioredis connection sends) and leave the others
+ * flowing: one connection of an instance held, the rest of it working.
+ * Closed when the test ends.
+ */
+export async function namedStallRelay(t: Test, target: string): Promise<{ url: string; stall(name: string): void; flow(): void }> {
+  const { hostname, port } = new URL(target)
+  const pairs = new Set<{ client: Socket; upstream: Socket; first: string }>()
+  let stalledName: string | null = null
+  const hold = (pair: { client: Socket; upstream: Socket; first: string }) => {
+    if (stalledName === null || !pair.first.includes(stalledName)) return
+    pair.client.pause()
+    pair.upstream.pause()
+  }
+  const server = createServer((client) => {
+    const upstream = tcpConnect({ host: hostname, port: Number(port) })
+    const pair = { client, upstream, first: '' }
+    pairs.add(pair)
+    client.on('data', (chunk: Buffer) => {
+      if (pair.first.length < 512) pair.first += chunk.toString('latin1')
+      upstream.write(chunk)
+    })
+    upstream.pipe(client)
+    for (const socket of [client, upstream]) socket.on('error', () => {})
+    client.on('close', () => {
+      pairs.delete(pair)
+      upstream.destroy()
+    })
+    upstream.on('close', () => client.destroy())
+  })
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
+  const address = server.address()
+  t.teardown(async () => {
+    for (const { client, upstream } of pairs) {
+      client.destroy()
+      upstream.destroy()
+    }
+    await new Promise((done) => server.close(done))
+  })
+  const url = new URL(target)
+  url.port = String(typeof address === 'object' && address ? address.port : 0)
+  return {
+    url: url.toString(),
+    stall(name) {
+      stalledName = name
+      for (const pair of pairs) hold(pair)
+    },
+    flow() {
+      stalledName = null
+      for (const { client, upstream } of pairs) {
+        client.resume()
+        upstream.resume()
+      }
+    },
+  }
+}

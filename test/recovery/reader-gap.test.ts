@@ -18,7 +18,7 @@ const LIMITS = { windowMs: 120_000, events: 10_000, maxBytes: 1024 ** 3 }
 const WAIT_MS = 30_000
 
 /** A history whose reader can be held before its next read. */
-async function heldReader(t: Test, redis: RunningRedis) {
+async function heldReader(t: Test, redis: RunningRedis, limits = LIMITS) {
   const keys = testKeys()
   const reader = connection(t, redis)
   let gate: Promise<void> | null = null
@@ -30,7 +30,7 @@ async function heldReader(t: Test, redis: RunningRedis) {
   }
   const gaps: number[] = []
   const log = { warn: (obj: object, msg: string) => t.comment(`${msg} ${JSON.stringify(obj)}`) }
-  const history = new RedisHistory(connection(t, redis), reader, keys, LIMITS, log, connection(t, redis), (lost) => gaps.push(lost))
+  const history = new RedisHistory(connection(t, redis), reader, keys, limits, log, connection(t, redis), (lost) => gaps.push(lost))
   const delivered: Outbound[] = []
   history.start((_audience, event) => delivered.push(event))
   t.teardown(() => {
@@ -40,6 +40,7 @@ async function heldReader(t: Test, redis: RunningRedis) {
   await eventually(() => history.hearing, WAIT_MS, 'the reader reads')
   const alice = objectId()
   return {
+    history,
     keys,
     gaps,
     delivered,
@@ -91,6 +92,37 @@ t.test('a reader behind the trimming', async (t) => {
     r.release()
     await r.delivery(22)
     t.same(r.gaps, [])
+  })
+
+  t.test('the byte bound wins over a live reader: past it, entries it had not read are trimmed, and it is a gap', async (t) => {
+    // About 100 entries' worth of bytes: the hard length is FLOOR_STREAM_LENGTH.
+    const r = await heldReader(t, redis, { ...LIMITS, maxBytes: 1000 })
+    r.publish('a')
+    await r.delivery(1)
+    r.hold()
+    r.publish('b')
+    await r.delivery(2)
+    // This reader, alive, is at `b`: appends would keep everything after it, but not past the byte bound.
+    await r.admin.zadd(r.keys.instances, Date.now(), 'me')
+    await r.history.shareReadPosition('me', Date.now() - 60_000)
+    t.equal(r.history.oldestReader, Number(r.delivered[1]!.offset!.split('-').at(-1)), 'the reader\'s place is known')
+    for (let i = 0; i < 400; i++) r.publish(`c${i}`)
+    await eventually(async () => Number(await r.admin.get(r.keys.historyCount)) === 402, WAIT_MS, 'all appended')
+    t.ok((await r.admin.xlen(r.keys.history)) < 300, 'trimmed to about the byte bound')
+    r.release()
+    await r.delivery(3)
+    t.equal(r.gaps.length, 1, 'the reader reports the gap (its instance closes its connections with 1012)')
+  })
+
+  t.test('a reader of an instance no longer alive holds nothing back: its place is dropped', async (t) => {
+    const r = await heldReader(t, redis)
+    r.publish('a')
+    await r.delivery(1)
+    await r.admin.zadd(r.keys.instances, Date.now(), 'me', Date.now() - 120_000, 'gone')
+    await r.admin.hset(r.keys.historyReaders, 'gone', '1-1', 'unknown', '1-1')
+    await r.history.shareReadPosition('me', Date.now() - 60_000)
+    t.equal(r.history.oldestReader, Number(r.delivered[0]!.offset!.split('-').at(-1)), 'the oldest live reader is this one')
+    t.same(await r.admin.hkeys(r.keys.historyReaders), ['me'], 'the places of the dead and of the unknown are dropped')
   })
 
   t.test('a jump in the count with nothing trimmed (an append that took a number and failed) is no gap', async (t) => {
