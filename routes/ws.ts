@@ -36,10 +36,7 @@ const wsRoute: FastifyPluginAsync = async (instance) => {
       rateLimitBurst: realtime.rateLimitBurst,
     },
     realtime.maxPayloadBytes,
-    {
-      history: fastify.realtimeCluster.history,
-      isMember: async (channelId, userId) => (await fastify.membershipCache.members(channelId)).set.has(userId),
-    },
+    { history: fastify.realtimeCluster.history },
   )
 
   function refuse(reply: FastifyReply, status: number, code: string, message: string) {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { Audience } from '../delivery/broker.js'
-import { NOT_RECOVERED, stillMemberFrames, type Addressed, type History, type IsMember, type Replay } from './history.js'
+import { NOT_RECOVERED, type History, type Replay } from './history.js'
 import { offsetOf, parseOffset, START_ID, withOffset, type Position } from './offsets.js'
 
 export interface HistoryLimits {
@@ -98,7 +98,7 @@ export class MemoryHistory implements History {
     return offsetOf(this.epoch, this.#lastSeq === 0 ? START_ID : `${this.#lastMs}-${this.#lastSeq}`)
   }
 
-  async replay(since: string, userId: string, isMember: IsMember): Promise<Replay> {
+  async replay(since: string, userId: string): Promise<Replay> {
     const position = parseOffset(since)
     if (position === null || position.epoch !== this.epoch || this.limits.events === 0) return NOT_RECOVERED
     this.#trim(this.now())
@@ -109,19 +109,14 @@ export class MemoryHistory implements History {
     if (position.seq + 1 < firstKept) return NOT_RECOVERED
     // The log is read at once: what is appended from now on is live. At most
     // RECOVERY_EVENTS entries, O(1) each: the replay's whole cost.
-    const addressed: Addressed[] = []
+    const frames: string[] = []
     const entries = this.#entries
     for (let i = this.#head + Math.max(0, position.seq + 1 - firstKept); i < entries.length; i++) {
       const entry = entries[i]!
       if (entry.exclude?.has(userId) || (entry.users !== undefined && !entry.users.has(userId))) continue
-      addressed.push(entry)
+      frames.push(entry.frame)
     }
-    const upTo = this.end()
-    try {
-      return { recovered: true, frames: await stillMemberFrames(addressed, userId, isMember), upTo }
-    } catch {
-      return NOT_RECOVERED
-    }
+    return { recovered: true, frames, upTo: this.end() }
   }
 
   /** How many events are kept (for tests and metrics). */

@@ -8,12 +8,11 @@ import type { ConnectionRegistry } from '../connections/registry.js'
 import type { AccessClaims } from '../support/tokens.js'
 import { withTimeout } from '../support/timeout.js'
 import { drain, receive, type ProtocolContext } from './receive.js'
-import { boundedReplay, type History, type IsMember, type Replay } from '../history/history.js'
+import { boundedReplay, type History, type Replay } from '../history/history.js'
 
-/** What a resume needs: the history, and who is still in a channel. */
+/** What a resume needs: the history. */
 export interface Recovery {
   history: History
-  isMember: IsMember
 }
 
 const CONNECTION = Symbol('roomler.connection')
@@ -98,7 +97,7 @@ export class Sessions {
     let replay: Promise<Replay> | undefined
     if (since !== undefined) {
       connection.holdForResume()
-      replay = boundedReplay(this.#recovery.history, since, connection.userId, this.#recovery.isMember)
+      replay = boundedReplay(this.#recovery.history, since, connection.userId, () => !connection.closed)
     }
     this.#registry.add(connection)
     const settled = this.#protocol.presence.settled(connection.userId)

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis'
-import { addressed, type Addressed } from '../history/history.js'
+import { addressed, type StillWanted } from '../history/history.js'
 import { offsetOf, START_ID, type Position } from '../history/offsets.js'
 import { compareIds, decode, rawSize, type RawEntry } from './history-entries.js'
 import type { RedisKeys } from './keys.js'
@@ -45,9 +45,9 @@ async function state(redis: Redis, keys: RedisKeys, id: string): Promise<State> 
   return (redis as Redis & { roomlerHistoryState: (...args: string[]) => Promise<State> }).roomlerHistoryState(keys.history, keys.historyEpoch, id)
 }
 
-/** What a resume read of the stream: the entries addressed to the user (memberships still to check), up to `upTo`. */
+/** What a resume read of the stream: the frames of the entries addressed to the user, up to `upTo`. */
 export interface MissedEntries {
-  readonly addressed: readonly Addressed[]
+  readonly frames: readonly string[]
   readonly upTo: string
 }
 
@@ -60,24 +60,31 @@ export interface MissedEntries {
  * The entries up to the stream's end as it was then are read in pages (each
  * await lets the event loop go on), filtered for the user as they come, and
  * given up on past RECOVERY_EVENTS entries, `replayMaxBytes` bytes, or the
- * `deadline` (epoch ms; its resume gave up). null: not recovered. The
- * memberships of the channel events are left to the caller: they are read
- * from the database, not the stream, and must not hold a turn to read it.
+ * `deadline` (epoch ms; its resume gave up) or once the resume is no longer
+ * `wanted` (its connection closed). null: not recovered.
  */
-export async function readMissed(redis: Redis, keys: RedisKeys, limits: ReplayLimits, position: Position, userId: string, deadline: number): Promise<MissedEntries | null> {
+export async function readMissed(
+  redis: Redis,
+  keys: RedisKeys,
+  limits: ReplayLimits,
+  position: Position,
+  userId: string,
+  deadline: number,
+  wanted: StillWanted = () => true,
+): Promise<MissedEntries | null> {
   const [epoch, last, trimmed, present] = await state(redis, keys, position.id)
   if (epoch !== position.epoch || trimmed < 0) return null
   // From the future, or something after `since` is gone (`since` is the n-th entry appended).
   if (compareIds(position.id, last) > 0 || trimmed > position.seq) return null
   // An id the stream gave: still in it, or the very last one trimmed (or the start, when nothing was).
   if (present === 0 && position.seq !== trimmed) return null
-  const found: Addressed[] = []
+  const found: string[] = []
   let entries = 0
   let bytes = 0
   let cursor = position.id
   let count = FIRST_PAGE_ENTRIES
   while (compareIds(cursor, last) < 0) {
-    if (Date.now() > deadline) return null
+    if (Date.now() > deadline || !wanted()) return null
     const page = (await redis.xrange(keys.history, `(${cursor}`, last, 'COUNT', count)) as RawEntry[]
     if (page.length === 0) break
     for (const raw of page) {
@@ -86,7 +93,7 @@ export async function readMissed(redis: Redis, keys: RedisKeys, limits: ReplayLi
       if (entries > limits.events || bytes > limits.replayMaxBytes) return null
       const entry = decode(raw)
       if (entry.epoch !== epoch) return null
-      if (addressed(entry.audience, userId)) found.push({ frame: entry.frame, channel: 'users' in entry.audience ? entry.audience.channel : undefined })
+      if (addressed(entry.audience, userId)) found.push(entry.frame)
     }
     cursor = page.at(-1)![0]
     count = Math.max(1, Math.min(PAGE_ENTRIES, Math.floor(PAGE_BYTES / (bytes / entries))))
@@ -96,7 +103,7 @@ export async function readMissed(redis: Redis, keys: RedisKeys, limits: ReplayLi
     const trimmedNow = (await state(redis, keys, START_ID))[2]
     if (trimmedNow < 0 || trimmedNow > position.seq) return null
   }
-  return { addressed: found, upTo: offsetOf(epoch, last) }
+  return { frames: found, upTo: offsetOf(epoch, last) }
 }
 
 /** At most this many resumes read the stream at once on an instance: a reconnect storm reads a few budgets at a time, not thousands. */

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis'
 import type { Audience, DeliverLocally, Outbound } from '../delivery/broker.js'
-import { MAX_WAITING_REPLAYS, NOT_RECOVERED, REPLAY_TURN_WAIT_MS, REPLAY_WAIT_MS, stillMemberFrames, type History, type IsMember, type Replay } from '../history/history.js'
+import { MAX_WAITING_REPLAYS, NOT_RECOVERED, REPLAY_TURN_WAIT_MS, REPLAY_WAIT_MS, type History, type Replay, type StillWanted } from '../history/history.js'
 import { Turns } from '../history/turns.js'
 import { withTimeout } from '../support/timeout.js'
 import { newEpoch, type HistoryLimits } from '../history/history-memory.js'
@@ -188,7 +188,7 @@ export class RedisHistory implements History {
     return this.#epoch === null ? offsetOf(this.#unsharedEpoch, START_ID) : offsetOf(this.#epoch, this.#lastId)
   }
 
-  async replay(since: string, userId: string, isMember: IsMember): Promise<Replay> {
+  async replay(since: string, userId: string, wanted: StillWanted): Promise<Replay> {
     const position = parseOffset(since)
     const { events, replayMaxBytes = REPLAY_MAX_BYTES } = this.limits
     if (position === null || events === 0) return NOT_RECOVERED
@@ -201,13 +201,12 @@ export class RedisHistory implements History {
       // The stream's time limit runs from the turn, not from the resume: a
       // resume that queued behind others still gets all of it.
       const read = await this.#replays.run(
-        // A read that outlives the limit (a hung Redis) gives the turn back all the same; it stops at its next page.
-        () => withTimeout(readMissed(this.replayer, this.keys, { events, replayMaxBytes }, position, userId, Date.now() + REPLAY_WAIT_MS), REPLAY_WAIT_MS),
+        // A read that outlives the limit (a hung Redis) gives the turn back all the same; it stops at its next page,
+        // as does the read of a connection that closed (reading for nobody is Redis's time and ours for nothing).
+        async () => (wanted() ? withTimeout(readMissed(this.replayer, this.keys, { events, replayMaxBytes }, position, userId, Date.now() + REPLAY_WAIT_MS, wanted), REPLAY_WAIT_MS) : null),
         null,
       )
-      if (read === null) return NOT_RECOVERED
-      // The turn is given back before the memberships are read (the database, within MEMBERSHIP_WAIT_MS).
-      return { recovered: true, frames: await stillMemberFrames(read.addressed, userId, isMember), upTo: read.upTo }
+      return read === null ? NOT_RECOVERED : { recovered: true, frames: read.frames, upTo: read.upTo }
     } catch {
       return NOT_RECOVERED
     }

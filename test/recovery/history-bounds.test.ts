@@ -10,7 +10,6 @@ import { MemoryHistory, type HistoryLimits } from '../../lib/history/history-mem
 import { objectId } from '../helper.js'
 
 const LIMITS: HistoryLimits = { windowMs: 120_000, events: 10_000, maxBytes: 64 * 1024 * 1024 }
-const everyMember = async () => true
 
 /** A clock the test moves. */
 function clock(start = 1_000_000) {
@@ -45,7 +44,7 @@ t.test('a resume reads no audience member by member: its cost does not grow with
     history.append({ users }, payload(`e${i}`))
   }
   reads.n = 0
-  const replay = await history.replay(since, alice, everyMember)
+  const replay = await history.replay(since, alice)
   t.equal(replay.recovered, true)
   t.equal(replay.recovered && replay.frames.length, EVENTS / 10, 'the events alice was named in')
   t.equal(reads.n, 0, `no audience read member by member (was up to ${EVENTS} × 1,000)`)
@@ -60,8 +59,8 @@ t.test('the kept history is bounded in bytes: the oldest events go, and a resume
   for (let i = 0; i < 50; i++) offsets.push(history.append({ users: [alice, ...Array.from({ length: 1_999 }, () => objectId())] }, payload(`e${i}`)).offset)
   t.ok(history.bytes <= maxBytes, `about ${history.bytes} bytes kept, within ${maxBytes}`)
   t.ok(history.size < 50 && history.size >= maxBytes / (2_000 * 64) - 2, `${history.size} of 50 events kept`)
-  t.equal((await history.replay(offsets[0]!, alice, everyMember)).recovered, false, 'an event after since was dropped')
-  const recent = await history.replay(offsets[47]!, alice, everyMember)
+  t.equal((await history.replay(offsets[0]!, alice)).recovered, false, 'an event after since was dropped')
+  const recent = await history.replay(offsets[47]!, alice)
   t.equal(recent.recovered && recent.frames.length, 2, 'a recent since recovers')
 
   // A channel's cached member list is one list for all of its events: counted once.
@@ -70,7 +69,7 @@ t.test('the kept history is bounded in bytes: the oldest events go, and a resume
   const start = shared.end()
   for (let i = 0; i < 100; i++) shared.append({ users: members, channel: 'c' }, payload(`c${i}`))
   t.equal(shared.size, 100, 'the shared list does not count a hundred times')
-  const all = await shared.replay(start, alice, everyMember)
+  const all = await shared.replay(start, alice)
   t.equal(all.recovered && all.frames.length, 100)
 
   // A single event larger than the bound is not kept at all.
@@ -78,7 +77,7 @@ t.test('the kept history is bounded in bytes: the oldest events go, and a resume
   const before = tiny.end()
   tiny.append({ users: members }, payload('huge'))
   t.equal(tiny.size, 0)
-  t.equal((await tiny.replay(before, alice, everyMember)).recovered, false)
+  t.equal((await tiny.replay(before, alice)).recovered, false)
 })
 
 t.test('a quiet history loses nothing: an old since with no event dropped after it recovers', async (t) => {
@@ -90,15 +89,15 @@ t.test('a quiet history loses nothing: an old since with no event dropped after 
   time.advance(180_000)
   t.equal(history.end(), only, 'connected gives the offset of the one event')
   time.advance(5_000)
-  const quiet = await history.replay(only, alice, everyMember)
+  const quiet = await history.replay(only, alice)
   t.same(quiet, { recovered: true, frames: [], upTo: only }, 'nothing after since was dropped: recovered, nothing to replay')
   history.append({ users: [alice] }, payload('next'))
   time.advance(1_000)
-  const one = await history.replay(only, alice, everyMember)
+  const one = await history.replay(only, alice)
   t.equal(one.recovered && one.frames.length, 1, 'the one missed event')
   // The missed event itself gets older than the window: dropped, not recovered.
   time.advance(120_001)
-  t.equal((await history.replay(only, alice, everyMember)).recovered, false, 'an event after since was dropped by age')
+  t.equal((await history.replay(only, alice)).recovered, false, 'an event after since was dropped by age')
 })
 
 t.test('an offset whose sequence is real but whose time is not is not one this history gave', async (t) => {
@@ -111,10 +110,10 @@ t.test('an offset whose sequence is real but whose time is not is not one this h
     time.advance(10)
   }
   const [epoch, ms, seq] = offsets[1]!.split('-')
-  t.equal((await history.replay(offsets[1]!, alice, everyMember)).recovered, true, 'the real offset recovers')
+  t.equal((await history.replay(offsets[1]!, alice)).recovered, true, 'the real offset recovers')
   for (const wrong of [Number(ms) - 1, Number(ms) + 1]) {
-    t.equal((await history.replay(`${epoch}-${wrong}-${seq}`, alice, everyMember)).recovered, false, `time ${wrong} with sequence ${seq}`)
+    t.equal((await history.replay(`${epoch}-${wrong}-${seq}`, alice)).recovered, false, `time ${wrong} with sequence ${seq}`)
   }
   const [, lastMs, lastSeq] = offsets[2]!.split('-')
-  t.equal((await history.replay(`${epoch}-${Number(lastMs) - 5}-${lastSeq}`, alice, everyMember)).recovered, false, 'the last sequence with another time')
+  t.equal((await history.replay(`${epoch}-${Number(lastMs) - 5}-${lastSeq}`, alice)).recovered, false, 'the last sequence with another time')
 })

@@ -63,6 +63,47 @@ t.test('a resume that missed nothing is answered at once, while every turn is he
   relay.stall()
   t.teardown(() => relay.flow())
   // Each of these holds a turn: its read of the stream never comes back.
-  for (let i = 0; i < CONCURRENT_REPLAYS + 2; i++) void history.replay(offsets[0]!, alice, async () => true)
-  t.same(await history.replay(offsets[1]!, alice, async () => true), { recovered: true, frames: [], upTo: offsets[1] }, 'since is the end: recovered, nothing to replay, no turn taken')
+  for (let i = 0; i < CONCURRENT_REPLAYS + 2; i++) void history.replay(offsets[0]!, alice, () => true)
+  t.same(await history.replay(offsets[1]!, alice, () => true), { recovered: true, frames: [], upTo: offsets[1] }, 'since is the end: recovered, nothing to replay, no turn taken')
+})
+
+t.test('the replay of a connection that closed stops reading the stream at its next page', async (t) => {
+  const redis = await suiteRedis(t)
+  const keys = testKeys()
+  const log = { warn: (obj: object, msg: string) => t.comment(`${msg} ${JSON.stringify(obj)}`) }
+  const admin = connection(t, redis)
+  const history = new RedisHistory(connection(t, redis), connection(t, redis), keys, LIMITS, log, connection(t, redis))
+  let delivered = 0
+  let since = ''
+  history.start((_audience, event) => {
+    if (delivered++ === 0) since = event.offset!
+  })
+  t.teardown(() => history.close())
+  await eventually(() => history.hearing, WAIT_MS, 'the reader reads')
+  const alice = objectId()
+  // 400 events of 4 KB after since: about 1.6 MB, several pages of the stream.
+  const text = 'x'.repeat(4096)
+  for (let i = 0; i <= 400; i++) history.append({ users: [alice] }, { type: 'note:new', payload: JSON.stringify({ type: 'note:new', data: { text, i } }), application: true })
+  await eventually(() => delivered === 401, WAIT_MS, 'all delivered')
+  const xranges = async () => Number(/cmdstat_xrange:calls=(\d+)/.exec(String(await admin.info('commandstats')))?.[1] ?? 0)
+  const read = await xranges()
+  const whole = await history.replay(since, alice, () => true)
+  t.equal(whole.recovered && whole.frames.length, 400, 'a resume still wanted reads all 400')
+  const pages = (await xranges()) - read
+  t.ok(pages >= 4, `in ${pages} reads of the stream`)
+  // Its connection closes after the turn came (the stream's state is read), or after the first page.
+  const cutAfter = async (checks: number) => {
+    let asked = 0
+    const before = await xranges()
+    const replay = await history.replay(since, alice, () => asked++ < checks)
+    return { replay, reads: (await xranges()) - before }
+  }
+  const atTurn = await cutAfter(1)
+  const afterPage = await cutAfter(2)
+  t.same([atTurn.replay, afterPage.replay], [{ recovered: false }, { recovered: false }], 'not recovered: nobody to replay to')
+  t.equal(afterPage.reads - atTurn.reads, 1, 'one page read after the state, no more')
+  t.ok(afterPage.reads < pages, `${afterPage.reads} reads, not the ${pages} of a whole replay`)
+  const none = await xranges()
+  t.same(await history.replay(since, alice, () => false), { recovered: false }, 'closed before its turn')
+  t.equal((await xranges()) - none, 0, 'nothing read')
 })

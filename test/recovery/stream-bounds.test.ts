@@ -16,7 +16,8 @@ import { eventually, objectId } from '../helper.js'
 import type { RunningRedis } from '../servers/redis.js'
 
 const LIMITS: HistoryLimits = { windowMs: 120_000, events: 10_000, maxBytes: 1024 ** 3 }
-const everyMember = async () => true
+/** The resume is still wanted (its connection open). */
+const wanted = () => true
 const WAIT_MS = 30_000
 
 interface Running {
@@ -86,7 +87,7 @@ t.test('over Redis', async (t) => {
     for (let i = 0; i < 100; i++) r.publish([alice, ...crowd(1_999)], `big${i}`)
     await r.delivery(101)
     const before = await sentBytes(r.admin)
-    const replay = await r.history.replay(since, alice, everyMember)
+    const replay = await r.history.replay(since, alice, wanted)
     const read = (await sentBytes(r.admin)) - before
     t.equal(replay.recovered, false, 'past the budget: the client refetches')
     t.ok(read < 1024 * 1024, `Redis sent ${read} bytes for it, not the 5 MB after since`)
@@ -107,7 +108,7 @@ t.test('over Redis', async (t) => {
     r.publish([alice], 'last')
     expected.push('last')
     const end = await r.delivery(453)
-    const replay = await r.history.replay(since, alice, everyMember)
+    const replay = await r.history.replay(since, alice, wanted)
     t.equal(replay.recovered, true)
     t.same(replay.recovered && texts(replay.frames), expected, `${expected.length} events, in order`)
     t.equal(replay.recovered && replay.upTo, end, 'up to the end of the stream')
@@ -120,7 +121,7 @@ t.test('over Redis', async (t) => {
     const since = await r.delivery(1)
     for (let i = 0; i < 300; i++) r.publish(users, `n${i}`)
     await r.delivery(301)
-    const replays = await Promise.all(users.map((user) => r.history.replay(since, user, everyMember)))
+    const replays = await Promise.all(users.map((user) => r.history.replay(since, user, wanted)))
     t.ok(replays.every((replay) => replay.recovered && replay.frames.length === 300), 'twenty resumes, each recovered with all 300 events')
     t.ok(r.reading.most >= 1 && r.reading.most <= 4, `at most 4 reads of the stream at once (${r.reading.most})`)
   })
@@ -151,15 +152,15 @@ t.test('over Redis', async (t) => {
     await eventually(() => Date.now() - onlyMs > windowMs, WAIT_MS, 'the window passed')
     await r.admin.xtrim(r.keys.history, 'MINID', String(onlyMs + 1))
     t.equal(await r.admin.xlen(r.keys.history), 0, 'since itself is trimmed')
-    t.same(await r.history.replay(only, alice, everyMember), { recovered: true, frames: [], upTo: only }, 'nothing after since was trimmed: recovered')
+    t.same(await r.history.replay(only, alice, wanted), { recovered: true, frames: [], upTo: only }, 'nothing after since was trimmed: recovered')
     r.publish([alice], 'next')
     const next = await r.delivery(2)
-    const one = await r.history.replay(only, alice, everyMember)
+    const one = await r.history.replay(only, alice, wanted)
     t.same(one.recovered && texts(one.frames), ['next'], 'the one missed event')
     await r.admin.xtrim(r.keys.history, 'MINID', String(Number(next.split('-')[1]) + 1))
-    t.equal((await r.history.replay(only, alice, everyMember)).recovered, false, 'an event after since was trimmed: not recovered')
+    t.equal((await r.history.replay(only, alice, wanted)).recovered, false, 'an event after since was trimmed: not recovered')
     const [epoch, ms, seq] = only.split('-')
-    t.equal((await r.history.replay(`${epoch}-${ms}-${Number(seq) + 7}`, alice, everyMember)).recovered, false, 'an id the stream never gave')
+    t.equal((await r.history.replay(`${epoch}-${ms}-${Number(seq) + 7}`, alice, wanted)).recovered, false, 'an id the stream never gave')
   })
 
   t.test('a Redis that lost its data is another history, even for the instance that knew the old one', async (t) => {
@@ -174,6 +175,6 @@ t.test('over Redis', async (t) => {
     r.publish([alice], 'after')
     await r.delivery(2)
     t.not(r.delivered[1]!.offset!.split('-')[0], start.split('-')[0], 'a new epoch')
-    t.equal((await r.history.replay(start, alice, everyMember)).recovered, false, '"lost" is gone: not recovered')
+    t.equal((await r.history.replay(start, alice, wanted)).recovered, false, '"lost" is gone: not recovered')
   })
 })
