@@ -1,6 +1,8 @@
 import type { WebSocket } from 'ws'
 import { Closes, type CloseKind, type CloseReason } from './close-codes.js'
-import { OutFrame, rawSender, writeFrame, type RawSender } from './wire.js'
+import type { Socket } from 'node:net'
+import { OutFrame, rawSender, rawSocket, writeFrame, type RawSender } from './wire.js'
+import { flushWrites } from './write-batch.js'
 import { FrameLanes } from '../protocol/lanes.js'
 import { isAfter } from '../history/offsets.js'
 
@@ -71,6 +73,8 @@ export class Connection {
   #replayedUpTo: string | null = null
   /** ws's Sender when frames built once may be written to it directly (a field, not an object per connection). */
   readonly #sender: RawSender | null
+  /** ws's TCP socket, corked for the rest of the turn by the turn's first write to it (write-batch.ts). */
+  readonly #wire: Socket | null
 
   constructor(
     readonly userId: string,
@@ -82,6 +86,7 @@ export class Connection {
     this.#tokens = limits.rateLimitBurst
     this.#refilledAt = Date.now()
     this.#sender = rawSender(socket)
+    this.#wire = rawSocket(socket)
   }
 
   /** The frame lanes, once a frame of this connection had to wait (null before). */
@@ -154,7 +159,7 @@ export class Connection {
     // One test per recipient on the hot path; only a resuming connection goes further.
     if (frame.offset !== undefined && (this.#resumeHeld !== null || this.#replayedUpTo !== null)) return this.#resuming(frame, frame.offset)
     if (this.#state !== 'open') return false
-    writeFrame(this.socket, this.#sender, frame)
+    writeFrame(this.socket, this.#sender, this.#wire, frame)
     if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) this.#closeSlowConsumer()
     return true
   }
@@ -300,6 +305,9 @@ export class Connection {
     this.#closeReason = reason
     this.#state = 'closed'
     this.socket.close(code, text)
+    // The close frame is queued behind this turn's frames; send them all now:
+    // a terminate later in this turn (shutdown, a host's) would drop them.
+    if (this.#wire !== null) flushWrites(this.#wire)
   }
 
   #closeSlowConsumer(): void {

@@ -1,4 +1,6 @@
+import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
+import { batchWrites } from './write-batch.js'
 
 /**
  * An event framed once for every recipient: the payload (serialized once by
@@ -66,8 +68,23 @@ export function rawSender(socket: WebSocket): RawSender | null {
     : null
 }
 
-/** Writes the frame's bytes through the Sender when nothing is queued ahead of them; else lets ws frame the payload. */
-export function writeFrame(socket: WebSocket, sender: RawSender | null, frame: OutFrame): void {
+/**
+ * ws's TCP socket under a WebSocket (ws 8 keeps it as `_socket`, set before
+ * the connection is handed over), for write batching; null when it is not a
+ * net.Socket (writes then go out one by one, as ws makes them).
+ */
+export function rawSocket(socket: WebSocket): Socket | null {
+  const wire = (socket as unknown as { _socket?: Socket })._socket
+  return wire && typeof wire.cork === 'function' && typeof wire.writableCorked === 'number' ? wire : null
+}
+
+/**
+ * Writes the frame's bytes through the Sender when nothing is queued ahead of
+ * them; else lets ws frame the payload. Either way into this turn's batch of
+ * the socket (write-batch.ts): one write per socket per turn, in order.
+ */
+export function writeFrame(socket: WebSocket, sender: RawSender | null, wire: Socket | null, frame: OutFrame): void {
+  if (wire !== null) batchWrites(wire)
   if (sender !== null && sender._state === SENDER_IDLE && sender._firstFragment && socket.readyState === OPEN) {
     sender.sendFrame(frame.list)
   } else {
