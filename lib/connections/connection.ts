@@ -160,7 +160,7 @@ export class Connection {
     if (frame.offset !== undefined && (this.#resumeHeld !== null || this.#replayedUpTo !== null)) return this.#resuming(frame, frame.offset)
     if (this.#state !== 'open') return false
     writeFrame(this.socket, this.#sender, this.#wire, frame)
-    if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) this.#closeSlowConsumer()
+    if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) this.#overLimit()
     return true
   }
 
@@ -308,6 +308,19 @@ export class Connection {
     // The close frame is queued behind this turn's frames; send them all now:
     // a terminate later in this turn (shutdown, a host's) would drop them.
     if (this.#wire !== null) flushWrites(this.#wire)
+  }
+
+  /**
+   * Past MAX_BUFFERED_BYTES, counting what this turn holds for the socket
+   * (write-batch.ts): those bytes are sent first, and only what the kernel
+   * would not take makes a slow consumer; a burst to a peer that reads is not one.
+   */
+  #overLimit(): void {
+    if (this.#wire !== null) {
+      flushWrites(this.#wire)
+      if (this.socket.bufferedAmount <= this.limits.maxBufferedBytes) return
+    }
+    this.#closeSlowConsumer()
   }
 
   #closeSlowConsumer(): void {

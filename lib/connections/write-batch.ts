@@ -11,17 +11,10 @@ import type { Socket } from 'node:net'
  * Order is the stream's own: everything written to a corked socket (our
  * frames, ws's own `socket.send`, its ping, pong and close frames) is queued
  * in write order and leaves in that order. The queued bytes count in
- * `writableLength`, which ws's `bufferedAmount` reads, so the slow-consumer
- * check sees them.
+ * `writableLength`, which ws's `bufferedAmount` reads: the slow-consumer
+ * check sees them, and sends them (`flushWrites`) before it judges, so that
+ * only bytes the kernel refused count against the peer.
  */
-
-/**
- * A turn's output held for one socket is sent early past this many bytes (and
- * the rest of the turn batched again): the held bytes count against
- * MAX_BUFFERED_BYTES, and without a bound a burst to a client that reads
- * fine would be taken for a slow consumer, where before the kernel took it.
- */
-export const FLUSH_EARLY_BYTES = 64 * 1024
 
 /** Sockets corked in this turn, in the order they were corked; reused, never reallocated. */
 const corked: Socket[] = []
@@ -30,13 +23,7 @@ let flushScheduled = false
 /** Holds this turn's writes to `socket` until the turn's flush: call before writing to it. */
 export function batchWrites(socket: Socket): void {
   // Corked already: by an earlier write of this turn (listed), or by whoever will uncork it.
-  if (socket.writableCorked !== 0) {
-    if (socket.writableLength >= FLUSH_EARLY_BYTES) {
-      socket.uncork()
-      socket.cork()
-    }
-    return
-  }
+  if (socket.writableCorked !== 0) return
   socket.cork()
   corked.push(socket)
   if (!flushScheduled) {
@@ -46,9 +33,10 @@ export function batchWrites(socket: Socket): void {
 }
 
 /**
- * Sends what is held for `socket` now, before the turn ends: a close must
- * not wait behind the turn (a `terminate` later in the same turn would drop
- * it). Its entry in the list stays; uncorking it again is a no-op.
+ * Sends what is held for `socket` now, before the turn ends: before a close
+ * (a `terminate` later in the same turn would drop it) and before the
+ * slow-consumer verdict. Its entry in the list stays (uncorking it again is a
+ * no-op); a later write of the turn corks and lists it again.
  */
 export function flushWrites(socket: Socket): void {
   if (socket.writableCorked !== 0) socket.uncork()
