@@ -2,7 +2,7 @@ import type { WebSocket } from 'ws'
 import { Closes, type CloseKind, type CloseReason } from './close-codes.js'
 import type { Socket } from 'node:net'
 import { OutFrame, rawSender, rawSocket, writeFrame, type RawSender } from './wire.js'
-import { flushWrites } from './write-batch.js'
+import { batchWrites, flushWrites } from './write-batch.js'
 import { FrameLanes } from '../protocol/lanes.js'
 import { isAfter } from '../history/offsets.js'
 
@@ -73,8 +73,10 @@ export class Connection {
   #replayedUpTo: string | null = null
   /** ws's Sender when frames built once may be written to it directly (a field, not an object per connection). */
   readonly #sender: RawSender | null
-  /** ws's TCP socket, corked for the rest of the turn by the turn's first write to it (write-batch.ts). */
+  /** ws's TCP socket, corked for the rest of a turn by the turn's second write to it (write-batch.ts). */
   readonly #wire: Socket | null
+  /** The turn of the last write to it (write-batch.ts): a write in the same turn is batched. */
+  #writeTurn = -1
 
   constructor(
     readonly userId: string,
@@ -159,7 +161,8 @@ export class Connection {
     // One test per recipient on the hot path; only a resuming connection goes further.
     if (frame.offset !== undefined && (this.#resumeHeld !== null || this.#replayedUpTo !== null)) return this.#resuming(frame, frame.offset)
     if (this.#state !== 'open') return false
-    writeFrame(this.socket, this.#sender, this.#wire, frame)
+    if (this.#wire !== null) this.#writeTurn = batchWrites(this.#wire, this.#writeTurn)
+    writeFrame(this.socket, this.#sender, frame)
     if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) this.#overLimit()
     return true
   }

@@ -1,6 +1,5 @@
 import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
-import { batchWrites } from './write-batch.js'
 
 /**
  * An event framed once for every recipient: the payload (serialized once by
@@ -78,13 +77,8 @@ export function rawSocket(socket: WebSocket): Socket | null {
   return wire && typeof wire.cork === 'function' && typeof wire.writableCorked === 'number' ? wire : null
 }
 
-/**
- * Writes the frame's bytes through the Sender when nothing is queued ahead of
- * them; else lets ws frame the payload. Either way into this turn's batch of
- * the socket (write-batch.ts): one write per socket per turn, in order.
- */
-export function writeFrame(socket: WebSocket, sender: RawSender | null, wire: Socket | null, frame: OutFrame): void {
-  if (wire !== null) batchWrites(wire)
+/** Writes the frame's bytes through the Sender when nothing is queued ahead of them; else lets ws frame the payload. */
+export function writeFrame(socket: WebSocket, sender: RawSender | null, frame: OutFrame): void {
   if (sender !== null && sender._state === SENDER_IDLE && sender._firstFragment && socket.readyState === OPEN) {
     sender.sendFrame(frame.list)
   } else {

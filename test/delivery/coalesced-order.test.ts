@@ -2,7 +2,8 @@
  * Order under write coalescing, through the whole service: frames the
  * protocol answers (pong, error), application events and the close frame,
  * written to one connection in the same turns, reach the client in the
- * order they were written, with one write per turn. The client's frames are
+ * order they were written, with at most two writes per turn (the first
+ * frame at once, the rest of the turn together). The client's frames are
  * sent in one TCP write, so that the server reads them in as few turns as
  * the kernel allows; the writes are counted against the reads the server
  * made, not as a fixed number.
@@ -30,7 +31,7 @@ t.test('pong, error, events and the close keep their order when written in one t
     }
   }
   // After the service has answered each frame (its listener came first): an event to this user; after the last, a close.
-  const FRAMES = 3
+  const FRAMES = 8
   let seen = 0
   connection.socket.on('message', () => {
     const n = seen++
@@ -40,25 +41,16 @@ t.test('pong, error, events and the close keep their order when written in one t
 
   const clientWire = (client.socket as unknown as { _socket: Socket })._socket
   clientWire.cork()
-  client.send({ type: 'ping' })
-  client.send('not json')
-  client.send({ type: 'ping' })
+  for (let n = 0; n < FRAMES; n++) client.send(n % 2 === 0 ? { type: 'ping' } : 'not json')
   clientWire.uncork()
 
   const closed = await client.closed
   const got = client.unread().map((m: ServerMessage) => (m.type === 'order:event' ? withoutOffset(m) : { type: m.type }))
   t.same(
     got,
-    [
-      { type: 'pong' },
-      { type: 'order:event', data: { n: 0 } },
-      { type: 'error' },
-      { type: 'order:event', data: { n: 1 } },
-      { type: 'pong' },
-      { type: 'order:event', data: { n: 2 } },
-    ],
+    Array.from({ length: FRAMES }, (_, n) => [{ type: n % 2 === 0 ? 'pong' : 'error' }, { type: 'order:event', data: { n } }]).flat(),
     'every answer and event in the order it was written',
   )
   t.equal(closed.code, 1001, 'then the close, after all of them')
-  t.ok(reads >= 1 && writes <= reads, `one write per turn: ${writes} write(s) for ${reads} read(s) of ${FRAMES} frames`)
+  t.ok(reads >= 1 && writes <= 2 * reads, `at most two writes per turn: ${writes} write(s) for ${reads} read(s) of ${FRAMES} frames`)
 })
