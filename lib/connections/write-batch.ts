@@ -32,16 +32,14 @@ let turn = 0
  * left to go out; a later one is held until the turn's flush.
  */
 export function batchWrites(socket: Socket, lastTurn: number): number {
-  if (lastTurn !== turn) {
-    // A write happened in this turn: the flush that ends it is due.
-    if (!flushScheduled) {
-      flushScheduled = true
-      setImmediate(flushBatches)
-    }
-    return turn
+  // Due once anything is written in a turn; on the held path too, so that a
+  // turn number met again after wrapping can never leave a socket corked.
+  if (!flushScheduled) {
+    flushScheduled = true
+    setImmediate(flushBatches)
   }
-  // Corked already: by an earlier write of this turn (listed), or by whoever will uncork it.
-  if (socket.writableCorked === 0) {
+  // Held unless it is the turn's first write; corked already: by an earlier write of this turn (listed), or by whoever will uncork it.
+  if (lastTurn === turn && socket.writableCorked === 0) {
     socket.cork()
     corked.push(socket)
   }
@@ -68,5 +66,6 @@ function flushBatches(): void {
   }
   corked.length = 0
   flushScheduled = false
-  turn++
+  // Kept a small integer (a V8 Smi), so that the per-connection field never holds a boxed double.
+  turn = (turn + 1) & 0x3fffffff
 }
