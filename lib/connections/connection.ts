@@ -1,6 +1,8 @@
 import type { WebSocket } from 'ws'
 import { Closes, type CloseKind, type CloseReason } from './close-codes.js'
-import { OutFrame, rawSender, writeFrame, type RawSender } from './wire.js'
+import type { Socket } from 'node:net'
+import { OutFrame, rawSender, rawSocket, writeFrame, type RawSender } from './wire.js'
+import { batchWrites, flushWrites } from './write-batch.js'
 import { FrameLanes } from '../protocol/lanes.js'
 import { isAfter } from '../history/offsets.js'
 
@@ -71,6 +73,10 @@ export class Connection {
   #replayedUpTo: string | null = null
   /** ws's Sender when frames built once may be written to it directly (a field, not an object per connection). */
   readonly #sender: RawSender | null
+  /** ws's TCP socket, corked for the rest of a turn by the turn's second write to it (write-batch.ts). */
+  readonly #wire: Socket | null
+  /** The turn of the last write to it (write-batch.ts): a write in the same turn is batched. */
+  #writeTurn = -1
 
   constructor(
     readonly userId: string,
@@ -82,6 +88,7 @@ export class Connection {
     this.#tokens = limits.rateLimitBurst
     this.#refilledAt = Date.now()
     this.#sender = rawSender(socket)
+    this.#wire = rawSocket(socket)
   }
 
   /** The frame lanes, once a frame of this connection had to wait (null before). */
@@ -154,8 +161,9 @@ export class Connection {
     // One test per recipient on the hot path; only a resuming connection goes further.
     if (frame.offset !== undefined && (this.#resumeHeld !== null || this.#replayedUpTo !== null)) return this.#resuming(frame, frame.offset)
     if (this.#state !== 'open') return false
+    if (this.#wire !== null) this.#writeTurn = batchWrites(this.#wire, this.#writeTurn)
     writeFrame(this.socket, this.#sender, frame)
-    if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) this.#closeSlowConsumer()
+    if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) this.#overLimit()
     return true
   }
 
@@ -300,6 +308,22 @@ export class Connection {
     this.#closeReason = reason
     this.#state = 'closed'
     this.socket.close(code, text)
+    // The close frame is queued behind this turn's frames; send them all now:
+    // a terminate later in this turn (shutdown, a host's) would drop them.
+    if (this.#wire !== null) flushWrites(this.#wire)
+  }
+
+  /**
+   * Past MAX_BUFFERED_BYTES, counting what this turn holds for the socket
+   * (write-batch.ts): those bytes are sent first, and only what the kernel
+   * would not take makes a slow consumer; a burst to a peer that reads is not one.
+   */
+  #overLimit(): void {
+    if (this.#wire !== null) {
+      flushWrites(this.#wire)
+      if (this.socket.bufferedAmount <= this.limits.maxBufferedBytes) return
+    }
+    this.#closeSlowConsumer()
   }
 
   #closeSlowConsumer(): void {

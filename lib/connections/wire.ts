@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 
 /**
@@ -64,6 +65,16 @@ export function rawSender(socket: WebSocket): RawSender | null {
   return plain && sender && typeof sender.sendFrame === 'function' && typeof sender._state === 'number' && typeof sender._firstFragment === 'boolean'
     ? sender
     : null
+}
+
+/**
+ * ws's TCP socket under a WebSocket (ws 8 keeps it as `_socket`, set before
+ * the connection is handed over), for write batching; null when it is not a
+ * net.Socket (writes then go out one by one, as ws makes them).
+ */
+export function rawSocket(socket: WebSocket): Socket | null {
+  const wire = (socket as unknown as { _socket?: Socket })._socket
+  return wire && typeof wire.cork === 'function' && typeof wire.writableCorked === 'number' ? wire : null
 }
 
 /** Writes the frame's bytes through the Sender when nothing is queued ahead of them; else lets ws frame the payload. */
