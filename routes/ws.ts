@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { bearerCredential } from '../lib/support/bearer.js'
 import { notFound, sendError } from '../lib/support/http-errors.js'
 import { Sessions } from '../lib/protocol/session.js'
+import { releaseUpgradeResponse } from '../lib/connections/upgrade-response.js'
 import { TokenRejected } from '../lib/support/tokens.js'
 import { TypingRate } from '../lib/typing/typing-rate.js'
 import { internal } from '../plugins/internals.js'
@@ -90,7 +91,10 @@ const wsRoute: FastifyPluginAsync = async (instance) => {
   // Before every other preClose of the application (a host's @fastify/websocket closes sockets bare, 1005):
   // typists stopped, then every connection closed going away (1001) and its user recorded offline.
   runBeforeOtherPreClose(fastify, () => sessions.shutdown())
-  fastify.get('/ws', { websocket: true, onRequest: admit }, (socket, request) => sessions.open(socket, request.realtimeClaims!, sinceOf(request)))
+  fastify.get('/ws', { websocket: true, onRequest: admit }, (socket, request) => {
+    releaseUpgradeResponse(request.raw)
+    sessions.open(socket, request.realtimeClaims!, sinceOf(request))
+  })
   // Another method on /ws is ours to answer: embedded without a prefix, the host's 404 would log and
   // echo the URL, token and all. (OPTIONS is left to a host's CORS plugin.)
   fastify.route({ method: ['POST', 'PUT', 'PATCH', 'DELETE'], url: '/ws', schema: { hide: true }, handler: notFound })

@@ -37,11 +37,13 @@ export class LivenessSweep {
     this.membership.prune()
     const heartbeat = now - this.#lastHeartbeat >= this.heartbeatMs
     if (heartbeat) this.#lastHeartbeat = now
-    for (const connection of this.registry.connections()) {
-      if (connection.expiresAt <= now) {
-        connection.close('TOKEN_EXPIRED')
-      } else if (heartbeat) {
-        connection.heartbeat()
+    for (const connections of this.registry.connectionSets()) {
+      for (const connection of connections) {
+        if (connection.expiresAt <= now) {
+          connection.close('TOKEN_EXPIRED')
+        } else if (heartbeat) {
+          connection.heartbeat()
+        }
       }
     }
   }

@@ -113,7 +113,42 @@ export function redactingLoggerOptions(level: string) {
 }
 
 const REDACTING = Symbol('roomler.redactingLogger')
-type Redacting = FastifyBaseLogger & { [REDACTING]?: true }
+const TARGET = Symbol('roomler.redactedLogger')
+type Redacting = FastifyBaseLogger & { [REDACTING]?: true; [TARGET]: FastifyBaseLogger }
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const
+type Level = (typeof LEVELS)[number]
+
+/** A level method of every redacting logger (`this` is the wrapper): one function per level, not closures per logger. */
+function redactingMethod(level: Level) {
+  return function (this: Redacting, ...args: unknown[]): void {
+    const target = this[TARGET] as FastifyBaseLogger & { isLevelEnabled?: (level: string) => boolean }
+    const write = target[level] as (...args: unknown[]) => void
+    // A level that is off writes nothing: no need to copy what it would have been given (Fastify's `incoming request` at `warn`).
+    if (typeof target.isLevelEnabled === 'function' && !target.isLevelEnabled(level)) return
+    write.apply(target, args.map((arg) => redactValue(arg)))
+  }
+}
+const REDACTING_METHODS = Object.fromEntries(LEVELS.map((level) => [level, redactingMethod(level)])) as Record<Level, (this: Redacting, ...args: unknown[]) => void>
+function redactingChild(this: Redacting, bindings: Record<string, unknown>, options?: object): FastifyBaseLogger {
+  return redactingLogger(this[TARGET].child(bindings, options))
+}
+
+/**
+ * What a redacting logger is: the logger itself for everything (its level,
+ * `bindings()`, whatever else the host's logger has), but its level methods
+ * and `child` redact. A Proxy with one handler for all, not `Object.create`
+ * per request: a new object with a per-request prototype made V8 build a
+ * hidden class for each (most of the cost of a request's logger).
+ */
+const REDACTING_HANDLER: ProxyHandler<FastifyBaseLogger> = {
+  get(target, key) {
+    if (key === TARGET) return target
+    if (key === REDACTING) return true
+    if (key === 'child') return redactingChild
+    if (typeof key === 'string' && Object.hasOwn(REDACTING_METHODS, key)) return REDACTING_METHODS[key as Level]
+    return Reflect.get(target, key)
+  },
+}
 
 /**
  * A request logger of the plugin's routes that redacts what it is asked to
@@ -121,16 +156,15 @@ type Redacting = FastifyBaseLogger & { [REDACTING]?: true }
  */
 export function redactingLogger(logger: FastifyBaseLogger): FastifyBaseLogger {
   if ((logger as Redacting)[REDACTING]) return logger
-  const wrapped = Object.create(logger) as Redacting
-  for (const level of ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const) {
-    const write = logger[level] as (...args: unknown[]) => void
-    ;(wrapped as unknown as Record<string, unknown>)[level] = (...args: unknown[]) =>
-      write.apply(logger, args.map((arg) => redactValue(arg)))
-  }
-  wrapped.child = (bindings, options) => redactingLogger(logger.child(bindings, options))
-  wrapped[REDACTING] = true
-  return wrapped
+  return new Proxy(logger, REDACTING_HANDLER)
 }
+
+/**
+ * Per logger of a context, its child with the redacting `req` serializer,
+ * made once: a request's logger is a child of it with the request's
+ * bindings, instead of a child with serializers of its own per request.
+ */
+const withRedactingSerializers = new WeakMap<FastifyBaseLogger, FastifyBaseLogger>()
 
 /**
  * Fastify's child-logger factory for the plugin's encapsulated context: each
@@ -142,6 +176,15 @@ export function redactingChildLoggerFactory(
   bindings: Record<string, unknown>,
   options: { serializers?: Record<string, (value: any) => unknown>; level?: string },
 ): FastifyBaseLogger {
-  const child = logger.child(bindings, { ...options, serializers: { ...options.serializers, ...realtimeLogSerializers } })
-  return redactingLogger(child)
+  // A route with serializers of its own: a child with all of them, ours last (as every request had before).
+  if (options.serializers !== undefined) {
+    return redactingLogger(logger.child(bindings, { ...options, serializers: { ...options.serializers, ...realtimeLogSerializers } }))
+  }
+  let parent = withRedactingSerializers.get(logger)
+  // Remade when the context's level changed since (a child takes its parent's level when made).
+  if (parent === undefined || parent.level !== logger.level) {
+    parent = logger.child({}, { serializers: realtimeLogSerializers })
+    withRedactingSerializers.set(logger, parent)
+  }
+  return redactingLogger(parent.child(bindings, options))
 }
