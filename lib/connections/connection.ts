@@ -4,7 +4,7 @@ import type { Socket } from 'node:net'
 import { OutFrame, rawSender, rawSocket, writeFrame, type RawSender } from './wire.js'
 import { batchWrites, flushWrites } from './write-batch.js'
 import { FrameLanes } from '../protocol/lanes.js'
-import { isAfter } from '../history/offsets.js'
+import { isAfter, sameHistory } from '../history/offsets.js'
 
 let nextConnectionId = 1
 
@@ -160,6 +160,10 @@ export class Connection {
   sendFrame(frame: OutFrame): boolean {
     // One test per recipient on the hot path; only a resuming connection goes further.
     if (frame.offset !== undefined && (this.#resumeHeld !== null || this.#replayedUpTo !== null)) return this.#resuming(frame, frame.offset)
+    return this.#write(frame)
+  }
+
+  #write(frame: OutFrame): boolean {
     if (this.#state !== 'open') return false
     if (this.#wire !== null) this.#writeTurn = batchWrites(this.#wire, this.#writeTurn)
     writeFrame(this.socket, this.#sender, frame)
@@ -199,10 +203,13 @@ export class Connection {
       this.#resumeHeld.push(frame)
       return true
     }
+    // An event of another history (one delivered here alone because its append to the shared one failed) says
+    // nothing of where the shared one's live events are: it goes out, and the fence stays for them.
+    if (!sameHistory(offset, this.#replayedUpTo!)) return this.#write(frame)
     if (!isAfter(offset, this.#replayedUpTo!)) return false
     // Live events come in order: once one is after the replay, so is every later one.
     this.#replayedUpTo = null
-    return this.sendFrame(frame)
+    return this.#write(frame)
   }
 
   send(message: { type: string; data: object }): boolean {

@@ -33,6 +33,13 @@ export function parseOffset(offset: unknown): Position | null {
   return { epoch: match[1]!, id: `${ms}-${seq}`, ms, seq }
 }
 
+/** Whether two offsets are of the same history (epoch); a malformed one is of none. */
+export function sameHistory(a: string, b: string): boolean {
+  const pa = parseOffset(a)
+  const pb = parseOffset(b)
+  return pa !== null && pb !== null && pa.epoch === pb.epoch
+}
+
 /** Whether offset `a` comes after `b`: true when they are of different histories (a new one starts after the old). */
 export function isAfter(a: string, b: string): boolean {
   const pa = parseOffset(a)
