@@ -69,12 +69,35 @@ export function redactUrl(url: string): string {
 export function redactValue(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return redactText(value)
   if (value === null || typeof value !== 'object' || depth > 6) return value
-  if (value instanceof Error) return value
+  if (value instanceof Error) return redactedError(value, depth)
   if (Array.isArray(value)) return value.map((item) => redactValue(item, depth + 1))
   const proto = Object.getPrototypeOf(value)
   if (proto !== Object.prototype && proto !== null) return value // a request or reply: its serializer decides
-  const copy: Record<string, unknown> = {}
-  for (const [key, item] of Object.entries(value)) copy[key] = redactValue(item, depth + 1)
+  return redactedFields(value, {}, depth)
+}
+
+/** Own enumerable fields of `from`, redacted, onto `to`; defined, not assigned, so that a `__proto__` key stays a field. */
+function redactedFields<T extends object>(from: object, to: T, depth: number): T {
+  for (const [key, item] of Object.entries(from)) Object.defineProperty(to, key, { value: redactValue(item, depth + 1), enumerable: true, writable: true, configurable: true })
+  return to
+}
+
+/**
+ * An error whose message, stack, cause or fields hold a token, as a copy
+ * without it (of the same class, so a logger's `err` serializer still knows
+ * it); the error itself when there is nothing to take out.
+ */
+function redactedError(error: Error, depth: number): Error {
+  const message = redactText(error.message)
+  const stack = error.stack === undefined ? undefined : redactText(error.stack)
+  const cause = 'cause' in error ? redactValue(error.cause, depth + 1) : undefined
+  const fields = redactedFields(error, {}, depth)
+  const same = message === error.message && stack === error.stack && cause === error.cause && Object.entries(fields).every(([key, item]) => item === (error as unknown as Record<string, unknown>)[key])
+  if (same) return error
+  const copy = redactedFields(fields, Object.create(Object.getPrototypeOf(error)) as Error, -1)
+  Object.defineProperty(copy, 'message', { value: message, writable: true, configurable: true })
+  Object.defineProperty(copy, 'stack', { value: stack, writable: true, configurable: true })
+  if ('cause' in error) Object.defineProperty(copy, 'cause', { value: cause, writable: true, configurable: true })
   return copy
 }
 
