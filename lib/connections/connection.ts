@@ -4,7 +4,7 @@ import type { Socket } from 'node:net'
 import { OutFrame, rawSender, rawSocket, writeFrame, type RawSender } from './wire.js'
 import { batchWrites, flushWrites } from './write-batch.js'
 import { FrameLanes } from '../protocol/lanes.js'
-import { isAfter, sameHistory } from '../history/offsets.js'
+import { parseOffset, placeOf, type Position } from '../history/offsets.js'
 
 let nextConnectionId = 1
 
@@ -70,7 +70,7 @@ export class Connection {
   /** About how many bytes are held for the resume (their payloads' length). */
   #resumeHeldBytes = 0
   /** After a replay: a live application event at or before this offset was replayed already. Null once one after it passed. */
-  #replayedUpTo: string | null = null
+  #replayedUpTo: Position | null = null
   /** ws's Sender when frames built once may be written to it directly (a field, not an object per connection). */
   readonly #sender: RawSender | null
   /** ws's TCP socket, corked for the rest of a turn by the turn's second write to it (write-batch.ts). */
@@ -185,7 +185,7 @@ export class Connection {
     const held = this.#resumeHeld ?? []
     this.#resumeHeld = null
     this.#resumeHeldBytes = 0
-    this.#replayedUpTo = upTo
+    this.#replayedUpTo = parseOffset(upTo)
     for (const frame of replay) this.sendRaw(frame)
     for (const frame of held) this.sendFrame(frame)
   }
@@ -205,8 +205,9 @@ export class Connection {
     }
     // An event of another history (one delivered here alone because its append to the shared one failed) says
     // nothing of where the shared one's live events are: it goes out, and the fence stays for them.
-    if (!sameHistory(offset, this.#replayedUpTo!)) return this.#write(frame)
-    if (!isAfter(offset, this.#replayedUpTo!)) return false
+    const place = placeOf(offset, this.#replayedUpTo!)
+    if (place === 'another history') return this.#write(frame)
+    if (place === 'not after') return false
     // Live events come in order: once one is after the replay, so is every later one.
     this.#replayedUpTo = null
     return this.#write(frame)

@@ -33,19 +33,11 @@ export function parseOffset(offset: unknown): Position | null {
   return { epoch: match[1]!, id: `${ms}-${seq}`, ms, seq }
 }
 
-/** Whether two offsets are of the same history (epoch); a malformed one is of none. */
-export function sameHistory(a: string, b: string): boolean {
-  const pa = parseOffset(a)
-  const pb = parseOffset(b)
-  return pa !== null && pb !== null && pa.epoch === pb.epoch
-}
-
-/** Whether offset `a` comes after `b`: true when they are of different histories (a new one starts after the old). */
-export function isAfter(a: string, b: string): boolean {
-  const pa = parseOffset(a)
-  const pb = parseOffset(b)
-  if (pa === null || pb === null || pa.epoch !== pb.epoch) return true
-  return pa.ms > pb.ms || (pa.ms === pb.ms && pa.seq > pb.seq)
+/** Where an offset stands against a position: after it, at or before it, or in another history (a malformed one is of none). */
+export function placeOf(offset: string, position: Position): 'after' | 'not after' | 'another history' {
+  const at = parseOffset(offset)
+  if (at === null || at.epoch !== position.epoch) return 'another history'
+  return at.ms > position.ms || (at.ms === position.ms && at.seq > position.seq) ? 'after' : 'not after'
 }
 
 /** A stream id's two numbers. */
