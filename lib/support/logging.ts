@@ -83,21 +83,16 @@ function redactedFields<T extends object>(from: object, to: T, depth: number): T
 }
 
 /**
- * An error whose message, stack, cause or fields hold a token, as a copy
- * without it (of the same class, so a logger's `err` serializer still knows
- * it); the error itself when there is nothing to take out.
+ * An error as a copy with every token taken out of its message, stack, cause
+ * and fields, of the same class (a logger's `err` serializer still knows it).
+ * Errors are logged rarely: always a copy, rather than first asking whether
+ * one is needed.
  */
 function redactedError(error: Error, depth: number): Error {
-  const message = redactText(error.message)
-  const stack = error.stack === undefined ? undefined : redactText(error.stack)
-  const cause = 'cause' in error ? redactValue(error.cause, depth + 1) : undefined
-  const fields = redactedFields(error, {}, depth)
-  const same = message === error.message && stack === error.stack && cause === error.cause && Object.entries(fields).every(([key, item]) => item === (error as unknown as Record<string, unknown>)[key])
-  if (same) return error
-  const copy = redactedFields(fields, Object.create(Object.getPrototypeOf(error)) as Error, -1)
-  Object.defineProperty(copy, 'message', { value: message, writable: true, configurable: true })
-  Object.defineProperty(copy, 'stack', { value: stack, writable: true, configurable: true })
-  if ('cause' in error) Object.defineProperty(copy, 'cause', { value: cause, writable: true, configurable: true })
+  const copy = redactedFields(error, Object.create(Object.getPrototypeOf(error)) as Error, depth)
+  Object.defineProperty(copy, 'message', { value: redactText(error.message), writable: true, configurable: true })
+  Object.defineProperty(copy, 'stack', { value: error.stack === undefined ? undefined : redactText(error.stack), writable: true, configurable: true })
+  if ('cause' in error) Object.defineProperty(copy, 'cause', { value: redactValue(error.cause, depth + 1), writable: true, configurable: true })
   return copy
 }
 
