@@ -83,8 +83,8 @@ function redactedFields<T extends object>(from: object, to: T, depth: number): T
 }
 
 /**
- * An error as a copy with every token taken out of its message, stack, cause
- * and fields, of the same class (a logger's `err` serializer still knows it).
+ * An error as a copy with every token taken out of its message, stack, cause,
+ * inner errors and fields, of the same class (a logger's `err` serializer still knows it).
  * Errors are logged rarely: always a copy, rather than first asking whether
  * one is needed.
  */
@@ -93,6 +93,9 @@ function redactedError(error: Error, depth: number): Error {
   Object.defineProperty(copy, 'message', { value: redactText(error.message), writable: true, configurable: true })
   Object.defineProperty(copy, 'stack', { value: error.stack === undefined ? undefined : redactText(error.stack), writable: true, configurable: true })
   if ('cause' in error) Object.defineProperty(copy, 'cause', { value: redactValue(error.cause, depth + 1), writable: true, configurable: true })
+  // An AggregateError's inner errors: own but not enumerable, and loggers write them out.
+  const inner = (error as { errors?: unknown }).errors
+  if (Array.isArray(inner)) Object.defineProperty(copy, 'errors', { value: redactValue(inner, depth + 1), writable: true, configurable: true })
   return copy
 }
 

@@ -32,6 +32,7 @@ t.test('an error holding a token is logged without it, and still as an error', a
   const own = Fastify({ logger: { ...redactingLoggerOptions('info'), stream: standalone.stream } }).log
   own.error({ err: failed() }, 'publish failed')
   own.error(failed())
+  own.error({ err: new AggregateError([failed()], 'several publishes failed') }, 'publish failed')
   const host = capture()
   const plugin = redactingLogger(Fastify({ logger: { level: 'info', stream: host.stream } }).log)
   plugin.error({ err: failed() }, 'publish failed')
