@@ -36,6 +36,7 @@ t.test('an error holding a token is logged without it, and still as an error', a
   const host = capture()
   const plugin = redactingLogger(Fastify({ logger: { level: 'info', stream: host.stream } }).log)
   plugin.error({ err: failed() }, 'publish failed')
+  t.ok(/"aggregateErrors":\[\{"type":"Error","message":"upstream refused Bearer \[REDACTED\]/.test(standalone.text()), 'an AggregateError keeps its inner errors, redacted')
   for (const [name, out] of [['standalone logger', standalone.text()], ['plugin request logger', host.text()]] as const) {
     t.notOk(out.includes(token), `${name}: no token in any line`)
     t.ok(out.includes('upstream refused Bearer [REDACTED]'), `${name}: the message, redacted`)
