@@ -4,13 +4,14 @@ import type { RedisKeys } from './keys.js'
 /**
  * KEYS: readers (hash: instance id → the last history entry its reader
  * delivered), instances (sorted set: instance id → last heartbeat). ARGV:
- * this instance's id, its last entry, the oldest heartbeat of a live
- * instance (ms). Records this instance's position, drops those of instances
+ * this instance's id, its last entry ('' while its reader has delivered
+ * nothing: its entry is dropped, it holds nothing back), the oldest
+ * heartbeat of a live instance (ms). Records this instance's position, drops those of instances
  * no longer alive, and answers the oldest position of a live reader (its
  * `<n>`, the count of entries appended up to it), or -1 for none.
  */
 const RECORD = `
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[2] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
 local all = redis.call('HGETALL', KEYS[1])
 local oldest = -1
 for i = 1, #all, 2 do
@@ -35,13 +36,13 @@ return oldest
  * An instance that stopped answering is dropped with its heartbeat
  * (INSTANCE_TTL_MS), so a dead reader holds nothing back.
  */
-export async function shareReadPosition(redis: Redis, keys: RedisKeys, instanceId: string, lastId: string, aliveSince: number): Promise<number | null> {
+export async function shareReadPosition(redis: Redis, keys: RedisKeys, instanceId: string, lastId: string | null, aliveSince: number): Promise<number | null> {
   if (!('roomlerHistoryReaders' in redis)) redis.defineCommand('roomlerHistoryReaders', { numberOfKeys: 2, lua: RECORD })
   const oldest = await (redis as Redis & { roomlerHistoryReaders: (...args: string[]) => Promise<number> }).roomlerHistoryReaders(
     keys.historyReaders,
     keys.instances,
     instanceId,
-    lastId,
+    lastId ?? '',
     String(aliveSince),
   )
   return oldest < 0 ? null : oldest

@@ -229,7 +229,9 @@ export class RedisHistory implements History {
    * oldest live reader's position: no append trims past it by count.
    */
   async shareReadPosition(instanceId: string, aliveSince: number): Promise<void> {
-    this.#oldestReader = await shareReadPosition(this.redis, this.keys, instanceId, this.#lastId, aliveSince)
+    // A reader that has delivered nothing yet has no place to keep (it starts at the end, not at 0). One whose
+    // connection blipped keeps its place: it resumes from it (contract section 7), within RECOVERY_MAX_BYTES.
+    this.#oldestReader = await shareReadPosition(this.redis, this.keys, instanceId, this.#lastId === START_ID ? null : this.#lastId, aliveSince)
   }
 
   /** The oldest live reader's `<n>` as last learned (null: none known yet), for tests. */
