@@ -7,8 +7,8 @@
  */
 export class Turns {
   #free: number
-  /** The tasks waiting, oldest first (a Set keeps its insertion order; one that gave up leaves it at once). */
-  readonly #waiting = new Set<() => void>()
+  /** The tasks waiting, oldest first (a Map keeps its insertion order; one that gave up leaves it at once): how to hand it the turn, and whether it is still wanted. */
+  readonly #waiting = new Map<(granted: boolean) => void, () => boolean>()
 
   constructor(
     size: number,
@@ -23,10 +23,15 @@ export class Turns {
     return this.#waiting.size
   }
 
-  /** Runs `task` once a turn is free; `refused` when the queue is full or the turn does not come within the wait. */
-  async run<T, R>(task: () => Promise<T>, refused: R): Promise<T | R> {
+  /**
+   * Runs `task` once a turn is free; `refused` when the queue is full, the
+   * turn does not come within the wait, or the task is no longer `wanted`
+   * (its connection closed) by then: a waiter nobody wants gives its place
+   * up, so that abandoned resumes cannot fill the queue.
+   */
+  async run<T, R>(task: () => Promise<T>, refused: R, wanted: () => boolean = () => true): Promise<T | R> {
     if (this.#free > 0) this.#free--
-    else if (!(await this.#turn())) return refused
+    else if (!(await this.#turn(wanted))) return refused
     try {
       return await task()
     } finally {
@@ -35,29 +40,37 @@ export class Turns {
   }
 
   /** Waits for a turn handed over by a task that ended: true when it came in time. */
-  #turn(): Promise<boolean> {
+  #turn(wanted: () => boolean): Promise<boolean> {
+    if (this.#waiting.size >= this.maxWaiting) this.#dropUnwanted()
     if (this.#waiting.size >= this.maxWaiting) return Promise.resolve(false)
     return new Promise((resolve) => {
-      const granted = () => {
+      const handOver = (granted: boolean) => {
         clearTimeout(timer)
-        resolve(true)
+        resolve(granted)
       }
       const timer = setTimeout(() => {
-        this.#waiting.delete(granted)
+        this.#waiting.delete(handOver)
         resolve(false)
       }, this.waitMs)
-      this.#waiting.add(granted)
+      this.#waiting.set(handOver, wanted)
     })
   }
 
-  /** Hands the turn to the oldest task still waiting, or frees it. */
+  /** Hands the turn to the oldest task still waiting and wanted (refusing the unwanted ones it passes), or frees it. */
   #pass(): void {
-    const next = this.#waiting.values().next().value
-    if (next === undefined) {
-      this.#free++
-      return
+    for (const [handOver, wanted] of this.#waiting) {
+      this.#waiting.delete(handOver)
+      if (wanted()) return handOver(true)
+      handOver(false)
     }
-    this.#waiting.delete(next)
-    next()
+    this.#free++
+  }
+
+  #dropUnwanted(): void {
+    for (const [handOver, wanted] of this.#waiting) {
+      if (wanted()) continue
+      this.#waiting.delete(handOver)
+      handOver(false)
+    }
   }
 }

@@ -205,6 +205,7 @@ export class RedisHistory implements History {
         // as does the read of a connection that closed (reading for nobody is Redis's time and ours for nothing).
         async () => (wanted() ? withTimeout(readMissed(this.replayer, this.keys, { events, replayMaxBytes }, position, userId, Date.now() + REPLAY_WAIT_MS, wanted), REPLAY_WAIT_MS) : null),
         null,
+        wanted,
       )
       return read === null ? NOT_RECOVERED : { recovered: true, frames: read.frames, upTo: read.upTo }
     } catch {

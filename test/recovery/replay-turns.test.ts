@@ -107,3 +107,18 @@ t.test('the replay of a connection that closed stops reading the stream at its n
   t.same(await history.replay(since, alice, () => false), { recovered: false }, 'closed before its turn')
   t.equal((await xranges()) - none, 0, 'nothing read')
 })
+
+t.test('a waiting task no longer wanted gives its place up: abandoned resumes cannot fill the queue', async (t) => {
+  const turns = new Turns(1, 2, WAIT_MS)
+  let release = () => {}
+  const holder = turns.run(() => new Promise<string>((resolve) => (release = () => resolve('held'))), 'refused')
+  let open = true
+  const abandoned = [turns.run(async () => 'ran', 'refused', () => open), turns.run(async () => 'ran', 'refused', () => open)]
+  t.equal(turns.waiting, 2, 'the queue is full')
+  open = false // both connections closed
+  const next = turns.run(async () => 'ran', 'refused')
+  t.same(await Promise.all(abandoned), ['refused', 'refused'], 'the abandoned ones are refused')
+  t.equal(turns.waiting, 1, 'and a new one waits in their place')
+  release()
+  t.same(await Promise.all([holder, next]), ['held', 'ran'], 'it gets the turn')
+})
