@@ -217,11 +217,14 @@ async function typing({ mode, senders, rate, durationMs, warmMs, serverPids }) {
   }
   await sleep(warmMs)
   const before = usage()
+  // Per process too (in the instances scenario the last one is redis-server): where the summed CPU goes.
+  const each0 = serverPids.map((pid) => cpuMicros(pid))
   const cpu0 = serverCpu(serverPids)
   inWindow = true
   await sleep(durationMs)
   inWindow = false
   const cpu1 = serverCpu(serverPids)
+  const each1 = serverPids.map((pid) => cpuMicros(pid))
   const load = ownLoad(before)
   const windowMs = performance.now() - before.t
   sending = false
@@ -234,6 +237,7 @@ async function typing({ mode, senders, rate, durationMs, warmMs, serverPids }) {
     deliveriesPerSec: (windowDeliveries / windowMs) * 1000,
     deliveries: windowDeliveries,
     serverCpuUsPerDelivery: (cpu1 - cpu0) / windowDeliveries,
+    serverCpuUsPerDeliveryByPid: each1.map((c, i) => (c - each0[i]) / windowDeliveries),
     serverCpuPct: ((cpu1 - cpu0) / 1000 / windowMs) * 100,
     p50: percentile(s, 50),
     p99: percentile(s, 99),
