@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis'
 import type { RedisKeys } from './keys.js'
+import { luaScript } from './lua.js'
 
 /**
  * KEYS: readers (hash: instance id → the last history entry its reader
@@ -26,6 +27,8 @@ end
 return oldest
 `
 
+const recordReader = luaScript<number>('roomlerHistoryReaders', RECORD)
+
 /**
  * Shares where this instance's reader is in the history stream, and learns
  * the oldest position of every live reader (null: none known): the trim of
@@ -37,13 +40,6 @@ return oldest
  * (INSTANCE_TTL_MS), so a dead reader holds nothing back.
  */
 export async function shareReadPosition(redis: Redis, keys: RedisKeys, instanceId: string, lastId: string | null, aliveSince: number): Promise<number | null> {
-  if (!('roomlerHistoryReaders' in redis)) redis.defineCommand('roomlerHistoryReaders', { numberOfKeys: 2, lua: RECORD })
-  const oldest = await (redis as Redis & { roomlerHistoryReaders: (...args: string[]) => Promise<number> }).roomlerHistoryReaders(
-    keys.historyReaders,
-    keys.instances,
-    instanceId,
-    lastId ?? '',
-    String(aliveSince),
-  )
+  const oldest = await recordReader(redis, [keys.historyReaders, keys.instances], [instanceId, lastId ?? '', String(aliveSince)])
   return oldest < 0 ? null : oldest
 }

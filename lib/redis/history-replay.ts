@@ -3,6 +3,7 @@ import { addressed, type StillWanted } from '../history/history.js'
 import { offsetOf, START_ID, type Position } from '../history/offsets.js'
 import { compareIds, decode, rawSize, type RawEntry } from './history-entries.js'
 import type { RedisKeys } from './keys.js'
+import { luaScript } from './lua.js'
 
 /**
  * KEYS: stream, epoch. ARGV: an id. → epoch, the stream's last id, how many
@@ -40,9 +41,10 @@ export interface ReplayLimits {
 
 type State = [epoch: string | null, last: string, trimmed: number, present: number]
 
+const readState = luaScript<State>('roomlerHistoryState', STATE)
+
 async function state(redis: Redis, keys: RedisKeys, id: string): Promise<State> {
-  if (!('roomlerHistoryState' in redis)) redis.defineCommand('roomlerHistoryState', { numberOfKeys: 2, lua: STATE })
-  return (redis as Redis & { roomlerHistoryState: (...args: string[]) => Promise<State> }).roomlerHistoryState(keys.history, keys.historyEpoch, id)
+  return readState(redis, [keys.history, keys.historyEpoch], [id])
 }
 
 /** What a resume read of the stream: the frames of the entries addressed to the user, up to `upTo`. */

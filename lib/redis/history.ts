@@ -9,6 +9,7 @@ import { decode, encodeAudience, type RawEntry } from './history-entries.js'
 import { CONCURRENT_REPLAYS, readMissed, REPLAY_MAX_BYTES } from './history-replay.js'
 import type { RedisKeys } from './keys.js'
 import { shareReadPosition } from './history-readers.js'
+import { luaScript } from './lua.js'
 
 /**
  * KEYS: stream, epoch, count. ARGV: proposed epoch, length by count, type,
@@ -49,6 +50,8 @@ if type(id) == 'table' and id.err then
 end
 return id
 `
+
+const appendEntry = luaScript<string>('roomlerHistoryAppend', APPEND)
 
 /** An append whose answer is this late may still land: ioredis's words for it. */
 const TIMED_OUT = 'Command timed out'
@@ -136,10 +139,7 @@ export class RedisHistory implements History {
     private readonly replayer: Redis = redis,
     /** Told when the reader fell so far behind that entries it had not read were trimmed. */
     private readonly onGap: OnGap = () => {},
-  ) {
-    // EVALSHA, not the script's text with every event.
-    if (!('roomlerHistoryAppend' in redis)) redis.defineCommand('roomlerHistoryAppend', { numberOfKeys: 3, lua: APPEND })
-  }
+  ) {}
 
   /** Whether the reader is reading: events of every instance reach this one's connections. */
   get hearing(): boolean {
@@ -158,20 +158,9 @@ export class RedisHistory implements History {
     const encoded = encodeAudience(audience)
     const { byCount, hard } = this.#lengths(ENTRY_OVERHEAD + encoded.length + event.payload.length + event.type.length + publishId.length)
     // A fresh epoch proposed each time: a Redis that restarted empty gets one no offset ever had.
-    ;(this.redis as Redis & { roomlerHistoryAppend: (...args: string[]) => Promise<string> })
-      .roomlerHistoryAppend(
-        this.keys.history,
-        this.keys.historyEpoch,
-        this.keys.historyCount,
-        newEpoch(),
-        String(byCount),
-        event.type,
-        encoded,
-        event.payload,
-        publishId,
-        String(hard),
-        String(this.#oldestReader ?? -1),
-      )
+    const keys = [this.keys.history, this.keys.historyEpoch, this.keys.historyCount]
+    const args = [newEpoch(), String(byCount), event.type, encoded, event.payload, publishId, String(hard), String(this.#oldestReader ?? -1)]
+    appendEntry(this.redis, keys, args)
       .catch((error: unknown) => {
         if (this.#unshared === 0) this.log.warn({ err: error }, 'could not append an application event to the shared history; delivered here only')
         // A late answer is no answer: the append may land all the same, and then it is not delivered here again.

@@ -9,7 +9,16 @@ import {
   type Settled,
 } from '../presence/cluster-presence.js'
 import type { RedisKeys } from './keys.js'
+import { luaScript } from './lua.js'
 import { CHOICE_LANDED, CHOOSE, JOIN, LEAVE, REAP, RESYNC, SETTLE } from './scripts.js'
+
+const join = luaScript<[number, unknown]>('roomlerPresenceJoin', JOIN)
+const leave = luaScript<[number, unknown]>('roomlerPresenceLeave', LEAVE)
+const settle = luaScript<[string, string, string?] | null>('roomlerPresenceSettle', SETTLE)
+const choose = luaScript('roomlerPresenceChoose', CHOOSE)
+const choiceLanded = luaScript('roomlerPresenceChoiceLanded', CHOICE_LANDED)
+const reap = luaScript<unknown[]>('roomlerPresenceReap', REAP)
+const resync = luaScript<[unknown[], unknown[]]>('roomlerPresenceResync', RESYNC)
 
 type Listener = (change: { departed: Departed[]; rejoined: string[] }) => void
 
@@ -47,7 +56,7 @@ export class RedisClusterPresence implements ClusterPresence {
   async join(userId: string) {
     this.#local.set(userId, undefined)
     try {
-      const [first, presence] = await this.#holding(JOIN, userId)
+      const [first, presence] = await this.#holding(join, userId)
       const state = asPresence(presence)
       this.#local.set(userId, state)
       return { first: first === 1, presence: state }
@@ -60,7 +69,7 @@ export class RedisClusterPresence implements ClusterPresence {
   async settle(userId: string, stored: ChosenPresence | undefined): Promise<Settled | undefined> {
     try {
       const keys = [this.keys.instancesOf(userId), this.keys.presence, this.keys.choice(userId)]
-      const result = (await this.redis.eval(SETTLE, keys.length, ...keys, userId, stored ?? '')) as [string, string, string?] | null
+      const result = await settle(this.redis, keys, [userId, stored ?? ''])
       if (!result) return undefined
       const presence = asPresence(result[0]) ?? 'online'
       if (this.#local.has(userId)) this.#local.set(userId, presence)
@@ -83,7 +92,7 @@ export class RedisClusterPresence implements ClusterPresence {
     try {
       const keys = [this.keys.instancesOf(userId), this.keys.presence, this.keys.choice(userId)]
       const args = [userId, presence, String(at), String(CHOICE_KEPT_UNWRITTEN_MS)]
-      return asPresence(await this.redis.eval(CHOOSE, keys.length, ...keys, ...args))
+      return asPresence(await choose(this.redis, keys, args))
     } catch {
       this.outOfStep = true
       return before
@@ -91,7 +100,7 @@ export class RedisClusterPresence implements ClusterPresence {
   }
 
   landed(userId: string, chosen: ChosenPresence): void {
-    this.redis.eval(CHOICE_LANDED, 1, this.keys.choice(userId), chosen, String(CHOICE_KEPT_AFTER_WRITE_MS)).catch(() => {
+    choiceLanded(this.redis, [this.keys.choice(userId)], [chosen, String(CHOICE_KEPT_AFTER_WRITE_MS)]).catch(() => {
       // Kept the longer time then: harmless, it is still the newest choice.
     })
   }
@@ -100,7 +109,7 @@ export class RedisClusterPresence implements ClusterPresence {
     const known = this.#local.get(userId)
     this.#local.delete(userId)
     try {
-      const [last, presence] = await this.#holding(LEAVE, userId)
+      const [last, presence] = await this.#holding(leave, userId)
       return { last: last === 1, presence: asPresence(presence) }
     } catch {
       this.outOfStep = true
@@ -125,7 +134,7 @@ export class RedisClusterPresence implements ClusterPresence {
 
   /** Counts out a dead instance (once, whoever calls it first) and reports its users now offline. */
   async reap(deadInstanceId: string): Promise<void> {
-    const flat = (await this.redis.eval(REAP, 2, this.keys.instances, this.keys.presence, deadInstanceId, this.keys.prefix)) as unknown[]
+    const flat = await reap(this.redis, [this.keys.instances, this.keys.presence], [deadInstanceId, this.keys.prefix])
     const departed = departedFrom(flat)
     if (departed.length > 0) this.#emit({ departed, rejoined: [] })
   }
@@ -134,16 +143,8 @@ export class RedisClusterPresence implements ClusterPresence {
   async resync(now: number): Promise<void> {
     const pairs: string[] = []
     for (const [userId, presence] of this.#local) pairs.push(userId, presence ?? '')
-    const [flatDeparted, rejoined] = (await this.redis.eval(
-      RESYNC,
-      2,
-      this.keys.instances,
-      this.keys.presence,
-      this.instanceId,
-      this.keys.prefix,
-      String(now),
-      ...pairs,
-    )) as [unknown[], unknown[]]
+    const keys = [this.keys.instances, this.keys.presence]
+    const [flatDeparted, rejoined] = await resync(this.redis, keys, [this.instanceId, this.keys.prefix, String(now), ...pairs])
     this.outOfStep = false
     const departed = departedFrom(flatDeparted)
     // Those who left here during the outage and are held by no instance now: tell everyone.
@@ -164,9 +165,9 @@ export class RedisClusterPresence implements ClusterPresence {
   }
 
   /** Runs JOIN or LEAVE: this instance starts or stops holding the user. → {first or last, presence} */
-  async #holding(script: string, userId: string): Promise<[number, unknown]> {
+  #holding(script: typeof join, userId: string): Promise<[number, unknown]> {
     const keys = [this.keys.instancesOf(userId), this.keys.usersOf(this.instanceId), this.keys.presence]
-    return (await this.redis.eval(script, keys.length, ...keys, this.instanceId, userId)) as [number, unknown]
+    return script(this.redis, keys, [this.instanceId, userId])
   }
 
   #emit(change: { departed: Departed[]; rejoined: string[] }): void {

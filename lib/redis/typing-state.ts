@@ -1,8 +1,15 @@
 import type { Redis } from 'ioredis'
 import type { RedisKeys } from './keys.js'
+import { luaScript } from './lua.js'
 import { TYPING_END_OWNED, TYPING_EXPIRE, TYPING_REAP, TYPING_START, TYPING_STOP } from './typing-scripts.js'
 import type { ExpiryCheck, Typist, TypingState } from '../typing/typing-state.js'
 import { MemoryTypingState } from '../typing/typing-state-memory.js'
+
+const startTyping = luaScript<number>('roomlerTypingStart', TYPING_START)
+const stopTyping = luaScript<number>('roomlerTypingStop', TYPING_STOP)
+const expireTyping = luaScript<number>('roomlerTypingExpire', TYPING_EXPIRE)
+const endOwnedTyping = luaScript<number>('roomlerTypingEndOwned', TYPING_END_OWNED)
+const reapTyping = luaScript<string[]>('roomlerTypingReap', TYPING_REAP)
 
 /**
  * Typing shared through Redis, so a user's typing in a channel is one state
@@ -40,19 +47,9 @@ export class RedisTypingState implements TypingState {
   async start(channelId: string, userId: string, owner: string, expiresAt: number) {
     if (this.#fallback.has(channelId, userId)) return this.#fallback.startNow(channelId, userId, owner, expiresAt)
     try {
-      const started = await this.redis.eval(
-        TYPING_START,
-        3,
-        this.keys.typing(channelId, userId),
-        this.#typistsOf(owner),
-        this.keys.typingRate(userId),
-        owner,
-        String(expiresAt),
-        String(this.timeoutMs * 3),
-        `${channelId}:${userId}`,
-        this.#tokenInterval,
-        this.#tokenTolerance,
-      )
+      const keys = [this.keys.typing(channelId, userId), this.#typistsOf(owner), this.keys.typingRate(userId)]
+      const args = [owner, String(expiresAt), String(this.timeoutMs * 3), `${channelId}:${userId}`, this.#tokenInterval, this.#tokenTolerance]
+      const started = await startTyping(this.redis, keys, args)
       if (started === -1) return 'limited' as const
       return started === 1 ? ('started' as const) : ('renewed' as const)
     } catch {
@@ -65,7 +62,7 @@ export class RedisTypingState implements TypingState {
     try {
       const keys = [this.keys.typing(channelId, userId), this.keys.typingRate(userId)]
       const args = [this.keys.prefix, `${channelId}:${userId}`, this.#tokenInterval, this.#tokenTolerance]
-      const stopped = Number(await this.redis.eval(TYPING_STOP, 2, ...keys, ...args))
+      const stopped = Number(await stopTyping(this.redis, keys, args))
       return stopped === -1 ? ('limited' as const) : stopped === 1
     } catch {
       return undefined
@@ -76,7 +73,7 @@ export class RedisTypingState implements TypingState {
     if (this.#fallback.has(channelId, userId)) return this.#fallback.expireNow(channelId, userId, owner, now)
     try {
       const keys = [this.keys.typing(channelId, userId), this.#typistsOf(owner)]
-      const result = Number(await this.redis.eval(TYPING_EXPIRE, 2, ...keys, owner, String(now), `${channelId}:${userId}`))
+      const result = Number(await expireTyping(this.redis, keys, [owner, String(now), `${channelId}:${userId}`]))
       if (result === -2) return { outcome: 'gone' }
       if (result === -1) return { outcome: 'ended' }
       return { outcome: 'renewed', expiresAt: result }
@@ -90,7 +87,7 @@ export class RedisTypingState implements TypingState {
     if (this.#fallback.endOwnedNow(channelId, userId, owner)) return true
     try {
       const keys = [this.keys.typing(channelId, userId), this.#typistsOf(owner)]
-      return Number(await this.redis.eval(TYPING_END_OWNED, 2, ...keys, owner, `${channelId}:${userId}`)) === 1
+      return Number(await endOwnedTyping(this.redis, keys, [owner, `${channelId}:${userId}`])) === 1
     } catch {
       return true
     }
@@ -102,7 +99,7 @@ export class RedisTypingState implements TypingState {
 
   /** Ends the typists of an instance counted out (once, whoever calls first) and tells the listeners. */
   async reap(deadInstanceId: string): Promise<void> {
-    const ended = (await this.redis.eval(TYPING_REAP, 1, this.keys.typistsOf(deadInstanceId), this.keys.prefix, deadInstanceId)) as string[]
+    const ended = await reapTyping(this.redis, [this.keys.typistsOf(deadInstanceId)], [this.keys.prefix, deadInstanceId])
     if (ended.length === 0) return
     const typists = ended.map((typist) => {
       const [channelId = '', userId = ''] = String(typist).split(':')
