@@ -351,8 +351,8 @@ if (only.includes('instances')) {
   for (const n of cfg.instances) await scenario(`instances-${n}`, (name) => instancesRun(name, n), serverNames.filter((s) => SERVERS[s].redis))
 }
 if (only.includes('events')) {
-  // The service alone: the yardsticks have no history to compare.
-  const roomler = serverNames.filter((s) => s === 'roomler')
+  // The service alone (and its other builds): the yardsticks have no history to compare.
+  const roomler = serverNames.filter((s) => s.startsWith('roomler'))
   for (const n of cfg.eventInstances) {
     for (const recovery of [false, true]) await scenario(`events-${n}-${recovery ? 'on' : 'off'}`, (name) => eventsRun(name, recovery, n), roomler)
   }
