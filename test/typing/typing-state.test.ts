@@ -151,4 +151,19 @@ t.test('TypingState: Redis', async (t) => {
     const keys = testKeys()
     return Array.from({ length: count }, () => new RedisTypingState(connection(t, redis), keys, TIMEOUT_MS, ratePerSec))
   }, true)
+
+  // The scripts run by their SHA1 (lib/redis/lua.ts): a Redis that forgot them (SCRIPT FLUSH, a failover to a
+  // server that never had them) answers NOSCRIPT, and the text must go again, on a connection that already ran them.
+  t.test('a Redis that forgot its scripts still starts, renews and stops typing on a connection that had run them', async (t) => {
+    const state = new RedisTypingState(connection(t, redis), testKeys(), TIMEOUT_MS, UNLIMITED_RATE)
+    const admin = connection(t, redis)
+    const [channel, ada] = [objectId(), objectId()]
+    t.equal(await state.start(channel, ada, owner('A'), 1000), 'started', 'started before the flush')
+    await admin.script('FLUSH')
+    t.equal(await state.start(channel, ada, owner('A'), 2000), 'renewed', 'renewed after the flush: the same state, not a fallback')
+    await admin.script('FLUSH')
+    const stops = await Promise.all([state.stop(channel, ada), state.stop(channel, ada)])
+    t.same(stops.sort(), [false, true], 'two stops at once after a flush: one ends it, the other finds nothing')
+    t.equal(await state.start(channel, ada, owner('A'), 3000), 'started', 'a start after the stop is new again')
+  })
 })
