@@ -109,7 +109,10 @@ function ownLoad(before) {
   const wall = performance.now() - before.t
   return { genCpuPct: ((cpu.user + cpu.system) / 1000 / wall) * 100, genElu: elu.utilization }
 }
-const serverCpu = (pids) => pids.reduce((sum, pid) => sum + cpuMicros(pid), 0)
+/** CPU µs of each process, and their sum. */
+const cpuEach = (pids) => pids.map((pid) => cpuMicros(pid))
+const total = (each) => each.reduce((sum, us) => sum + us, 0)
+const serverCpu = (pids) => total(cpuEach(pids))
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
 async function connect({ base, proto, users, tokens, channels, concurrency = 100 }) {
@@ -219,13 +222,13 @@ async function typing({ mode, senders, rate, durationMs, warmMs, serverPids }) {
   const before = usage()
   // Per process too (in the instances scenario the last one is redis-server): where the summed CPU goes.
   // Read in one pass, so that the parts add up to the sum (each in 10 ms ticks: a small share moves by a tick).
-  const each0 = serverPids.map((pid) => cpuMicros(pid))
-  const cpu0 = each0.reduce((a, b) => a + b, 0)
+  const each0 = cpuEach(serverPids)
+  const cpu0 = total(each0)
   inWindow = true
   await sleep(durationMs)
   inWindow = false
-  const each1 = serverPids.map((pid) => cpuMicros(pid))
-  const cpu1 = each1.reduce((a, b) => a + b, 0)
+  const each1 = cpuEach(serverPids)
+  const cpu1 = total(each1)
   const load = ownLoad(before)
   const windowMs = performance.now() - before.t
   sending = false

@@ -1,13 +1,13 @@
 // node bench/metrics-cost.mjs [--events=2000000] [--results=bench/results/latest.json]   (after `npm run build`)
 //
 // What the metrics add to an event on the hot path, measured alone: the calls
-// the service makes per typing event (a frame in, one event written to 49
-// connections) and per application event (the same, its type bounded), with
+// the service makes per typing event (a frame in, one event written to the
+// channel's other members) and per application event (the same, its type bounded), with
 // the two `performance.now()` of the delivery histogram, on the built
 // `Metrics` class. The end-to-end comparison (`--servers=roomler-nometrics,roomler`)
 // is within the noise of a 2-core machine (±10% between runs of one server);
 // this puts a figure on the share: the cost per event over the cost per event
-// of the full run in `--results` (its CPU per delivery × 49 recipients). A hot
+// of the full run in `--results` (its CPU per delivery × the recipients per event). A hot
 // loop is the calls' best case (in the service, cache misses cost more), so
 // the figure is read with a margin: ten times it must still be under 3%.
 import { readFileSync } from 'node:fs'
@@ -17,7 +17,9 @@ import { fileURLToPath } from 'node:url'
 const here = dirname(fileURLToPath(import.meta.url))
 const arg = (name) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1]
 const EVENTS = Number(arg('events') ?? 2_000_000)
-const RECIPIENTS = 49
+const results = JSON.parse(readFileSync(arg('results') ?? join(here, 'results/latest.json'), 'utf8'))
+/** A typing event goes to the other members of its channel in the run being compared. */
+const RECIPIENTS = results.cfg.channelSize - 1
 const { Metrics } = await import(join(here, '../dist/lib/support/metrics.js'))
 
 /** ns per event of `body`, the median of 7 rounds after a warm-up. */
@@ -57,7 +59,6 @@ const application = nsPerEvent((n) => {
 })
 if (sink === 42) console.log('')
 
-const results = JSON.parse(readFileSync(arg('results') ?? join(here, 'results/latest.json'), 'utf8'))
 const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]
 const typingRuns = results.runs.typing?.roomler ?? []
 const rows = [['typing at saturation', median(typingRuns.map((r) => r.flood.serverCpuUsPerDelivery))]]
